@@ -1,0 +1,7 @@
+"""keras_robust: robust training as an ordinary Keras 3 `model.fit()`."""
+
+__version__ = "0.1.0"
+
+from keras_robust import losses  # noqa: E402
+
+__all__ = ["losses", "__version__"]

@@ -1,0 +1,41 @@
+"""Value checks that must work both eagerly and inside a compiled step."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def check_labels_in_range(labels, num_classes, name="y_true"):
+    """Checks that integer class labels lie in `[0, num_classes)`.
+
+    Eagerly (concrete values) a bad label raises `ValueError` at once.
+    Inside a compiled function the check becomes an assertion op that fails
+    the step with the same message (`InvalidArgumentError`); XLA drops it.
+
+    Args:
+        labels: Integer tensor of class indices.
+        num_classes: Number of classes K.
+        name: Argument name used in the error message.
+
+    Returns:
+        `labels`, carrying the check as a control dependency in graph mode.
+
+    Raises:
+        ValueError: When concrete labels fall outside `[0, num_classes)`.
+    """
+    message = f"Argument `{name}` holds class labels outside [0, {num_classes})."
+    if isinstance(labels, tf.__internal__.EagerTensor) or not tf.is_tensor(labels):
+        values = np.asarray(labels)
+        bad = (values < 0) | (values >= num_classes)
+        if bad.any():
+            raise ValueError(
+                f"{message} Received: {name} containing {values[bad][:5].tolist()}"
+            )
+        return labels
+    in_range = tf.logical_and(
+        tf.reduce_all(labels >= 0), tf.reduce_all(labels < num_classes)
+    )
+    assertion = tf.debugging.Assert(
+        in_range, [message, "Received:", tf.reduce_min(labels), tf.reduce_max(labels)]
+    )
+    with tf.control_dependencies([assertion]):
+        return tf.identity(labels)

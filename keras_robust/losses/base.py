@@ -1,0 +1,219 @@
+"""The base class shared by every classification loss of keras_robust."""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_robust.backend import check_labels_in_range
+
+# Probabilities are clipped to [PROB_EPSILON, 1] before a logarithm when the
+# loss receives probabilities (`from_logits=False`).
+PROB_EPSILON = 1e-7
+
+
+def validate_number(name, value, *, low=None, high=None, low_open=False):
+    """Checks that a loss hyperparameter is a finite number within bounds.
+
+    Args:
+        name: Argument name, used in the error message.
+        value: The value received.
+        low: Smallest allowed value, or `None`.
+        high: Largest allowed value (inclusive), or `None`.
+        low_open: Whether `low` itself is excluded.
+
+    Returns:
+        `value` as a Python float.
+
+    Raises:
+        ValueError: When `value` is not a finite number within the bounds.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = math.isfinite(number) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = number > low if low_open else number >= low
+    if ok and high is not None:
+        ok = number <= high
+    if not ok:
+        left = "(" if low_open else "["
+        bounds = f"{left}{'-inf' if low is None else low}, "
+        bounds += f"{'inf' if high is None else high}]"
+        raise ValueError(
+            f"Argument `{name}` must be a finite number in {bounds}. "
+            f"Received: {name}={value!r}"
+        )
+    return number
+
+
+def _looks_like_softmax_output(y_pred):
+    """Whether a symbolic tensor was produced by a softmax (trace-time check)."""
+    if hasattr(y_pred, "_keras_logits"):
+        return True
+    op = getattr(y_pred, "op", None)
+    return getattr(op, "type", None) == "Softmax"
+
+
+def _concrete_values(tensor):
+    """The values of an eager tensor or array, `None` for a symbolic tensor."""
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    try:
+        return keras.ops.convert_to_numpy(tensor)
+    except Exception:  # symbolic tensors cannot be converted
+        return None
+
+
+class RobustLoss(keras.losses.Loss):
+    """Base class of keras_robust's classification losses.
+
+    A subclass implements only `per_example_loss(targets, log_probs)`; this
+    class turns whatever `compile(loss=...)` receives into those arguments:
+
+    - `y_pred` holds logits (`from_logits=True`, the default of every loss
+      in this package, since attacks need logits) or probabilities, shape
+      `[..., K]`, in any float dtype. The loss is computed in float32.
+    - `y_true` holds sparse integer labels (shape `[...]` or `[..., 1]`) or
+      dense targets (one-hot or soft, shape `[..., K]`). Sparse labels are
+      turned into one-hot targets.
+
+    Reduction, `sample_weight` and the scaling under `tf.distribute` are
+    Keras's own.
+
+    Args:
+        from_logits: Whether `y_pred` holds logits (default) or probabilities.
+            Probabilities are clipped to `[1e-7, 1]` before the logarithm. A
+            warning is issued when the inputs look like the other kind.
+        reduction: Keras reduction, `"sum_over_batch_size"` by default.
+        name: Name of the loss instance.
+        dtype: Accepted for Keras compatibility; the computation always runs
+            in float32.
+    """
+
+    def __init__(
+        self,
+        from_logits=True,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not isinstance(from_logits, bool | np.bool_):
+            raise ValueError(
+                f"Argument `from_logits` must be a bool. Received: "
+                f"from_logits={from_logits!r}"
+            )
+        self.from_logits = bool(from_logits)
+
+    def per_example_loss(self, targets, log_probs):
+        """Computes the loss of each example.
+
+        Args:
+            targets: float32 dense targets, shape `[N, K]`.
+            log_probs: float32 log-probabilities (log-softmax of the logits),
+                shape `[N, K]`.
+
+        Returns:
+            float32 tensor of shape `[N]`.
+        """
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        self._warn_if_wrong_kind(y_pred)
+        y_pred = ops.cast(y_pred, "float32")
+        targets = dense_targets(y_true, y_pred)
+        if self.from_logits:
+            log_probs = ops.log_softmax(y_pred, axis=-1)
+        else:
+            log_probs = ops.log(ops.clip(y_pred, PROB_EPSILON, 1.0))
+        return self.per_example_loss(targets, log_probs)
+
+    def _warn_if_wrong_kind(self, y_pred):
+        values = _concrete_values(y_pred)
+        if self.from_logits:
+            if values is None:
+                suspicious = _looks_like_softmax_output(y_pred)
+            else:
+                values = values.astype(np.float64)
+                suspicious = (
+                    values.size > 0
+                    and values.shape[-1] > 1
+                    and np.all((values >= 0) & (values <= 1))
+                    and np.allclose(values.sum(axis=-1), 1.0, atol=1e-3)
+                )
+            if suspicious:
+                warnings.warn(
+                    f"`{self.name}` received `from_logits=True`, but `y_pred` "
+                    "looks like probabilities (a softmax output). Pass logits, "
+                    "or create the loss with `from_logits=False`.",
+                    stacklevel=3,
+                )
+        elif values is not None and values.size > 0:
+            values = values.astype(np.float64)
+            if np.any(values < 0) or np.any(values > 1):
+                warnings.warn(
+                    f"`{self.name}` received `from_logits=False`, but `y_pred` "
+                    "has values outside [0, 1], so it looks like logits. Create "
+                    "the loss with `from_logits=True`.",
+                    stacklevel=3,
+                )
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+def dense_targets(y_true, y_pred):
+    """Turns sparse labels or dense targets into float32 targets `[..., K]`.
+
+    Args:
+        y_true: Sparse labels (rank of `y_pred` minus one, or a trailing axis
+            of size 1) or dense targets of the same shape as `y_pred`.
+        y_pred: Predictions, shape `[..., K]`.
+
+    Returns:
+        float32 dense targets with the shape of `y_pred`.
+
+    Raises:
+        ValueError: When the shapes do not match, or (eagerly) when sparse
+            labels fall outside `[0, K)`.
+    """
+    pred_shape = tuple(y_pred.shape)
+    true_shape = tuple(y_true.shape)
+    if len(pred_shape) < 1 or pred_shape[-1] is None:
+        raise ValueError(
+            "Argument `y_pred` must have a known number of classes on its last "
+            f"axis. Received: y_pred.shape={pred_shape}"
+        )
+    num_classes = pred_shape[-1]
+    sparse = len(true_shape) == len(pred_shape) - 1 or (
+        len(true_shape) == len(pred_shape) and true_shape[-1] == 1 and num_classes > 1
+    )
+    if sparse:
+        labels_shape = true_shape[: len(pred_shape) - 1]
+        if not _compatible(labels_shape, pred_shape[:-1]):
+            raise ValueError(
+                "Sparse labels `y_true` must have one label per row of `y_pred`. "
+                f"Received: y_true.shape={true_shape} with y_pred.shape={pred_shape}"
+            )
+        labels = ops.reshape(y_true, ops.shape(y_pred)[:-1])
+        labels = ops.cast(labels, "int32")
+        labels = check_labels_in_range(labels, num_classes, name="y_true")
+        return ops.one_hot(labels, num_classes, dtype="float32")
+    if len(true_shape) != len(pred_shape) or not _compatible(true_shape, pred_shape):
+        raise ValueError(
+            "Argument `y_true` must hold sparse labels of shape "
+            f"{pred_shape[:-1]} or dense targets of shape {pred_shape}. "
+            f"Received: y_true.shape={true_shape}"
+        )
+    return ops.cast(y_true, "float32")
+
+
+def _compatible(shape_a, shape_b):
+    if len(shape_a) != len(shape_b):
+        return False
+    pairs = zip(shape_a, shape_b, strict=True)
+    return all(a is None or b is None or a == b for a, b in pairs)
