@@ -4,6 +4,17 @@ import numpy as np
 import tensorflow as tf
 
 
+def concrete_values(tensor):
+    """The values of an array or eager tensor; `None` for a symbolic tensor."""
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    if isinstance(tensor, tf.__internal__.EagerTensor):
+        return tensor.numpy()
+    if tf.is_tensor(tensor) or hasattr(tensor, "op"):
+        return None
+    return np.asarray(tensor)
+
+
 def check_labels_in_range(labels, num_classes, name="y_true"):
     """Checks that integer class labels lie in `[0, num_classes)`.
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_robust.backend import check_labels_in_range
+from keras_robust.backend import check_labels_in_range, concrete_values
 
 # Probabilities are clipped to [PROB_EPSILON, 1] before a logarithm when the
 # loss receives probabilities (`from_logits=False`).
@@ -56,16 +56,6 @@ def _looks_like_softmax_output(y_pred):
         return True
     op = getattr(y_pred, "op", None)
     return getattr(op, "type", None) == "Softmax"
-
-
-def _concrete_values(tensor):
-    """The values of an eager tensor or array, `None` for a symbolic tensor."""
-    if isinstance(tensor, np.ndarray):
-        return tensor
-    try:
-        return keras.ops.convert_to_numpy(tensor)
-    except Exception:  # symbolic tensors cannot be converted
-        return None
 
 
 class RobustLoss(keras.losses.Loss):
@@ -133,7 +123,7 @@ class RobustLoss(keras.losses.Loss):
         return self.per_example_loss(targets, log_probs)
 
     def _warn_if_wrong_kind(self, y_pred):
-        values = _concrete_values(y_pred)
+        values = concrete_values(y_pred)
         if self.from_logits:
             if values is None:
                 suspicious = _looks_like_softmax_output(y_pred)
@@ -181,6 +171,8 @@ def dense_targets(y_true, y_pred):
         ValueError: When the shapes do not match, or (eagerly) when sparse
             labels fall outside `[0, K)`.
     """
+    if isinstance(y_true, list | tuple):
+        y_true = ops.convert_to_tensor(y_true)
     pred_shape = tuple(y_pred.shape)
     true_shape = tuple(y_true.shape)
     if len(pred_shape) < 1 or pred_shape[-1] is None:
