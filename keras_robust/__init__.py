@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from keras_robust import losses  # noqa: E402
+from keras_robust import data, layers, losses  # noqa: E402
 
-__all__ = ["losses", "__version__"]
+__all__ = ["data", "layers", "losses", "__version__"]

@@ -1,5 +1,6 @@
 """Synthetic label noise: transition matrices and seeded noise injection."""
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,10 +30,7 @@ def _validate_num_classes(num_classes):
 
 
 def _validate_rate(rate):
-    try:
-        number = float(rate)
-    except (TypeError, ValueError):
-        number = np.nan
+    number = float(rate) if isinstance(rate, numbers.Real) else np.nan
     if isinstance(rate, bool) or not 0.0 <= number <= 1.0:
         raise ValueError(
             f"Argument `rate` must be a number in [0, 1]. Received: rate={rate!r}"
