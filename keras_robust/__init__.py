@@ -2,6 +2,15 @@
 
 __version__ = "0.1.0"
 
-from keras_robust import data, layers, losses  # noqa: E402
+from keras_robust import attacks, data, layers, losses, models  # noqa: E402
+from keras_robust.models import AdversarialModel  # noqa: E402
 
-__all__ = ["data", "layers", "losses", "__version__"]
+__all__ = [
+    "AdversarialModel",
+    "attacks",
+    "data",
+    "layers",
+    "losses",
+    "models",
+    "__version__",
+]

@@ -1,5 +1,24 @@
 """Backend-specific mechanics. The only package that imports TensorFlow."""
 
 from keras_robust.backend.checks import check_labels_in_range, concrete_values
+from keras_robust.backend.gradients import (
+    GradientTape,
+    check_in_value_range,
+    compile_function,
+    num_replicas_in_sync,
+    scale_loss_for_distribution,
+    unscale_loss_for_distribution,
+    value_and_input_gradient,
+)
 
-__all__ = ["check_labels_in_range", "concrete_values"]
+__all__ = [
+    "GradientTape",
+    "check_in_value_range",
+    "check_labels_in_range",
+    "compile_function",
+    "concrete_values",
+    "num_replicas_in_sync",
+    "scale_loss_for_distribution",
+    "unscale_loss_for_distribution",
+    "value_and_input_gradient",
+]

@@ -1,0 +1,240 @@
+"""The iterative gradient attack shared by FGSM and PGD, for L∞ and L2."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_robust import backend
+from keras_robust.losses.base import dense_targets, validate_number
+from keras_robust.losses.soft_targets import cross_entropy
+
+NORMS = ("linf", "l2")
+# Guards the L2 normalisation of a zero vector.
+_TINY = 1e-12
+
+
+def _flat_norm(x):
+    """Euclidean norm of each example, shaped to broadcast against `x`."""
+    squares = ops.sum(ops.square(ops.reshape(x, (ops.shape(x)[0], -1))), axis=-1)
+    norm = ops.sqrt(squares)
+    return ops.reshape(norm, (-1,) + (1,) * (len(x.shape) - 1))
+
+
+class GradientAttack:
+    """Projected gradient ascent on a loss, inside an ε-ball and a value range.
+
+    The subclasses `PGD` and `FGSM` only choose defaults. An attack holds
+    configuration only; the model, the data and the random seed are given
+    when it runs, either in a compiled training step (`perturb`) or on any
+    Keras model outside training (calling the attack:
+    `x_adv = attack(model, x, y)`).
+
+    Threat model: inputs in `value_range` (default `[0, 1]`, i.e. pixel
+    units, so ε = 8/255 is the CIFAR budget); the perturbation stays inside
+    the ε-ball of `norm` around the clean input and inside `value_range`.
+    The model must output logits.
+
+    Args:
+        epsilon: Radius of the ε-ball, `>= 0`, in input units.
+        step_size: Step length of each ascent step, `> 0`.
+        steps: Number of ascent steps, `>= 1`.
+        norm: `"linf"` (steps along the gradient's sign) or `"l2"` (steps
+            along the L2-normalised gradient).
+        random_start: Start from a uniformly random point of the ε-ball
+            (L∞: `x + U(-ε, ε)`; L2: uniform in the ball) instead of `x`.
+        value_range: `(low, high)` bounds of valid inputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        epsilon,
+        step_size,
+        steps,
+        norm="linf",
+        random_start=True,
+        value_range=(0.0, 1.0),
+    ):
+        self.epsilon = validate_number("epsilon", epsilon, low=0.0)
+        self.step_size = validate_number("step_size", step_size, low=0.0, low_open=True)
+        if (
+            isinstance(steps, bool)
+            or not isinstance(steps, int | np.integer)
+            or steps < 1
+        ):
+            raise ValueError(
+                f"Argument `steps` must be an integer >= 1. Received: steps={steps!r}"
+            )
+        self.steps = int(steps)
+        if norm not in NORMS:
+            raise ValueError(
+                f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}"
+            )
+        self.norm = norm
+        if not isinstance(random_start, bool | np.bool_):
+            raise ValueError(
+                "Argument `random_start` must be a bool. "
+                f"Received: random_start={random_start!r}"
+            )
+        self.random_start = bool(random_start)
+        try:
+            low, high = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            low, high = math.nan, math.nan
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(
+                "Argument `value_range` must be a pair (low, high) of finite "
+                f"numbers with low < high. Received: value_range={value_range!r}"
+            )
+        self.value_range = (low, high)
+
+    # --- the three norm-specific pieces -------------------------------------
+
+    def random_delta(self, x, seed):
+        """A uniformly random perturbation inside the ε-ball."""
+        if self.norm == "linf":
+            return keras.random.uniform(
+                ops.shape(x), -self.epsilon, self.epsilon, dtype=x.dtype, seed=seed
+            )
+        direction = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+        direction = direction / ops.maximum(_flat_norm(direction), _TINY)
+        dims = int(np.prod(x.shape[1:]))
+        radius = keras.random.uniform(
+            (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1), dtype=x.dtype, seed=seed
+        )
+        return direction * self.epsilon * radius ** (1.0 / dims)
+
+    def ascent_direction(self, gradient):
+        """The steepest-ascent direction of unit norm for the threat model."""
+        if self.norm == "linf":
+            return ops.sign(gradient)
+        return gradient / ops.maximum(_flat_norm(gradient), _TINY)
+
+    def project(self, x_adv, x):
+        """Projects `x_adv` onto the ε-ball around `x` and into the range."""
+        if self.norm == "linf":
+            x_adv = ops.clip(x_adv, x - self.epsilon, x + self.epsilon)
+        else:
+            delta = x_adv - x
+            scale = ops.minimum(
+                1.0, self.epsilon / ops.maximum(_flat_norm(delta), _TINY)
+            )
+            x_adv = x + delta * scale
+        return ops.clip(x_adv, *self.value_range)
+
+    # --- running the attack ---------------------------------------------------
+
+    def perturb(self, model_fn, x, loss_fn, *, seed=None, start=None):
+        """Builds adversarial examples; usable inside a compiled step.
+
+        Args:
+            model_fn: Callable mapping inputs to logits (set the train/eval
+                mode in it, e.g. `lambda x: model(x, training=False)`).
+            x: Clean inputs in `value_range`, float.
+            loss_fn: Callable mapping logits `[N, K]` to the per-example loss
+                `[N]` that the attack maximises.
+            seed: A `keras.random.SeedGenerator` (or int) for the random start.
+            start: Optional starting point replacing the random start (e.g.
+                TRADES' `x + 0.001 * N(0, 1)`); it is projected first.
+
+        Returns:
+            Adversarial inputs of the shape and dtype of `x`, with no
+            gradient flowing back through them.
+        """
+        x = ops.stop_gradient(x)
+        if start is not None:
+            x_adv = self.project(start, x)
+        elif self.random_start and self.epsilon > 0:
+            x_adv = self.project(x + self.random_delta(x, seed), x)
+        else:
+            x_adv = x
+
+        def objective(inputs):
+            return loss_fn(model_fn(inputs))
+
+        def step(_, x_adv):
+            _, gradient = backend.value_and_input_gradient(objective, x_adv)
+            x_adv = x_adv + self.step_size * self.ascent_direction(gradient)
+            return self.project(x_adv, x)
+
+        x_adv = ops.fori_loop(0, self.steps, step, x_adv)
+        return ops.stop_gradient(x_adv)
+
+    def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):
+        """Attacks `model` on `(x, y)` outside training, batched and compiled.
+
+        Args:
+            model: A Keras model mapping inputs in `value_range` to logits.
+            x: Clean inputs, array-like `[N, ...]` in `value_range`.
+            y: Sparse labels `[N]`, or one-hot / soft targets `[N, K]`; the
+                attack maximises the cross-entropy against them.
+            batch_size: Examples per compiled attack call.
+            seed: Integer seed of the random start (reproducible), or `None`.
+            training: Run the model in train mode during the attack (BatchNorm
+                batch statistics; note that Keras then also updates the
+                moving statistics) instead of eval mode (default).
+
+        Returns:
+            NumPy array of adversarial inputs, the shape of `x`, float32.
+
+        Raises:
+            ValueError: If `x` falls outside `value_range`, `y` does not match
+                the model's outputs, or `batch_size` is not a positive integer.
+        """
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                "Argument `batch_size` must be a positive integer. "
+                f"Received: batch_size={batch_size!r}"
+            )
+        x = np.asarray(x, dtype="float32")
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(
+                "Arguments `x` and `y` must hold the same number of examples. "
+                f"Received: len(x)={len(x)}, len(y)={len(y)}"
+            )
+        backend.check_in_value_range(x, self.value_range, name="x")
+        seed_generator = keras.random.SeedGenerator(seed)
+
+        def loss_for(targets):
+            return lambda logits: cross_entropy(
+                dense_targets(targets, logits), ops.log_softmax(logits, axis=-1)
+            )
+
+        run = backend.compile_function(
+            lambda xb, yb: self.perturb(
+                lambda inputs: ops.cast(model(inputs, training=training), "float32"),
+                xb,
+                loss_for(yb),
+                seed=seed_generator,
+            )
+        )
+        batches = [
+            run(x[i : i + batch_size], y[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+    def get_config(self):
+        return {
+            "epsilon": self.epsilon,
+            "step_size": self.step_size,
+            "steps": self.steps,
+            "norm": self.norm,
+            "random_start": self.random_start,
+            "value_range": list(self.value_range),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"

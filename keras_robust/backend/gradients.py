@@ -1,0 +1,93 @@
+"""Input gradients and step plumbing for attacks and training steps."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_robust.backend.checks import concrete_values
+
+
+def value_and_input_gradient(loss_fn, x):
+    """Evaluates `loss_fn(x)` and the gradient of its sum with respect to `x`.
+
+    Args:
+        loss_fn: Callable mapping a batch `x` to per-example losses `[N]`.
+        x: Input batch (a float tensor).
+
+    Returns:
+        `(losses, gradient)`, the gradient having the shape of `x`; no
+        gradient flows back from either into the caller's tape.
+    """
+    x = tf.stop_gradient(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        losses = loss_fn(x)
+        total = tf.reduce_sum(tf.cast(losses, "float32"))
+    gradient = tape.gradient(total, x)
+    if gradient is None:
+        gradient = tf.zeros_like(x)
+    return tf.stop_gradient(losses), tf.stop_gradient(gradient)
+
+
+def num_replicas_in_sync():
+    """Number of replicas of the current `tf.distribute` strategy (1 if none)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def unscale_loss_for_distribution(loss):
+    """Undoes the `1 / num_replicas` scaling Keras losses apply per replica."""
+    replicas = num_replicas_in_sync()
+    return loss if replicas == 1 else loss * tf.cast(replicas, loss.dtype)
+
+
+def check_in_value_range(x, value_range, name="x"):
+    """Checks that inputs lie inside `value_range` (a small tolerance allowed).
+
+    Eagerly a violation raises `ValueError`; inside a compiled function the
+    check is an assertion op that fails the step with the same message
+    (`InvalidArgumentError`). XLA (`jit_compile=True`) drops assertions.
+
+    Returns:
+        `x`, carrying the check as a control dependency in graph mode.
+    """
+    low, high = value_range
+    tolerance = 1e-6 * max(1.0, abs(high - low))
+    message = (
+        f"Argument `{name}` has values outside value_range=({low}, {high}). "
+        "Scale the inputs into the attack's value_range (for images: [0, 1], "
+        "with normalisation inside the model, see "
+        "keras_robust.layers.InputStandardization), or set the attack's "
+        "value_range."
+    )
+    values = concrete_values(x)
+    if values is not None:
+        values = np.asarray(values)
+        if values.size and (
+            values.min() < low - tolerance or values.max() > high + tolerance
+        ):
+            raise ValueError(
+                f"{message} Received: {name} with min={values.min():.6g}, "
+                f"max={values.max():.6g}"
+            )
+        return x
+    in_range = tf.logical_and(
+        tf.reduce_min(x) >= low - tolerance, tf.reduce_max(x) <= high + tolerance
+    )
+    assertion = tf.debugging.Assert(
+        in_range, [message, "Received min/max:", tf.reduce_min(x), tf.reduce_max(x)]
+    )
+    with tf.control_dependencies([assertion]):
+        return tf.identity(x)
+
+
+def compile_function(fn, jit_compile=False):
+    """Compiles `fn` into a graph function (XLA with `jit_compile=True`)."""
+    return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def scale_loss_for_distribution(loss):
+    """Scales a batch-mean loss by `1 / num_replicas`, as Keras losses do."""
+    replicas = num_replicas_in_sync()
+    return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
+
+
+GradientTape = tf.GradientTape
