@@ -181,6 +181,7 @@ class AdversarialModel(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.robust_accuracy_tracker = keras.metrics.Mean(name="robust_accuracy")
+        self._multi_worker = backend.in_multi_worker_mode()
 
     # --- forward passes --------------------------------------------------------
 
@@ -191,6 +192,20 @@ class AdversarialModel(keras.Model):
         if not self.base_model.built:
             self.base_model.build(input_shape)
         super().build(input_shape)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras reduces the first (nested) batch across replicas before its
+        # symbolic build, which MultiWorkerMirroredStrategy rejects
+        # (keras-team/keras#20585). The build needs only shapes: hand it one
+        # local replica's batch instead.
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = backend.first_local_value(
+                    self._distribute_strategy, next(batches)
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _logits(self, x, training):
         logits = self.base_model(x, training=training)
@@ -295,11 +310,18 @@ class AdversarialModel(keras.Model):
         results = self.compute_metrics(x, y, logits, sample_weight=sample_weight)
         if adv_logits is None:
             results.pop("robust_accuracy", None)
-            return results
-        labels = ops.argmax(dense_targets(y, adv_logits), axis=-1)
-        correct = ops.cast(ops.argmax(adv_logits, axis=-1) == labels, "float32")
-        self.robust_accuracy_tracker.update_state(correct, sample_weight=sample_weight)
-        results["robust_accuracy"] = self.robust_accuracy_tracker.result()
+        else:
+            labels = ops.argmax(dense_targets(y, adv_logits), axis=-1)
+            correct = ops.cast(ops.argmax(adv_logits, axis=-1) == labels, "float32")
+            self.robust_accuracy_tracker.update_state(
+                correct, sample_weight=sample_weight
+            )
+            results["robust_accuracy"] = self.robust_accuracy_tracker.result()
+        if self._multi_worker:
+            # Across workers Keras averages the logs with a reduction over
+            # axis 0, which scalars lack (keras-team/keras#20585): give each
+            # log one axis of length one, so the average is over replicas.
+            results = {name: ops.reshape(v, (1,)) for name, v in results.items()}
         return results
 
     # --- serialization ------------------------------------------------------
