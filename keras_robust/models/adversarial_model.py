@@ -208,7 +208,7 @@ class AdversarialModel(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def _logits(self, x, training):
-        logits = self.base_model(x, training=training)
+        logits = self(x, training=training)
         _check_output_shape(logits.shape)
         return ops.cast(logits, "float32")
 
