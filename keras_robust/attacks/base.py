@@ -144,6 +144,9 @@ class GradientAttack:
             gradient flowing back through them.
         """
         x = ops.stop_gradient(x)
+        if isinstance(seed, int):
+            # One stream for every draw, so that draws are independent.
+            seed = keras.random.SeedGenerator(seed)
         if start is not None:
             x_adv = self.project(start, x)
         elif self.random_start and self.epsilon > 0:
@@ -200,6 +203,9 @@ class GradientAttack:
                 f"Received: len(x)={len(x)}, len(y)={len(y)}"
             )
         backend.check_in_value_range(x, self.value_range, name="x")
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
+            num_classes = ops.shape(model(x[:1], training=False))[-1]
+            backend.check_labels_in_range(y, int(num_classes), name="y")
         seed_generator = keras.random.SeedGenerator(seed)
 
         def loss_for(targets):

@@ -1,6 +1,7 @@
 """Projected gradient descent (Madry et al. 2018)."""
 
 import keras
+import numpy as np
 
 from keras_robust.attacks.base import GradientAttack
 
@@ -57,13 +58,16 @@ class PGD(GradientAttack):
         random_start=True,
         value_range=(0.0, 1.0),
     ):
-        if step_size is None and isinstance(steps, int) and steps >= 1:
-            try:
-                step_size = 2.5 * float(epsilon) / steps
-            except (TypeError, ValueError):
-                step_size = epsilon
-            if step_size == 0:
-                step_size = 1e-3
+        valid_steps = (
+            isinstance(steps, int | np.integer)
+            and not isinstance(steps, bool)
+            and steps >= 1
+        )
+        if step_size is None:
+            # Invalid epsilon or steps are reported by the base class.
+            step_size = 1.0
+            if valid_steps and isinstance(epsilon, int | float) and epsilon > 0:
+                step_size = 2.5 * float(epsilon) / int(steps)
         super().__init__(
             epsilon=epsilon,
             step_size=step_size,

@@ -1,0 +1,298 @@
+"""Behaviour shared by every gradient attack: threat model, targets, seeds, errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_robust.attacks import FGSM, PGD, GradientAttack
+
+# L∞ and L2 budgets of roughly equal strength on 8x8 digits in [0, 1].
+EPSILON = {"linf": 0.1, "l2": 1.0}
+
+
+def _attack(norm, random_start=True, **kwargs):
+    epsilon = kwargs.pop("epsilon", EPSILON[norm])
+    return GradientAttack(
+        epsilon=epsilon,
+        step_size=kwargs.pop("step_size", epsilon / 4),
+        steps=kwargs.pop("steps", 10),
+        norm=norm,
+        random_start=random_start,
+        **kwargs,
+    )
+
+
+def _distances(x_adv, x, norm):
+    delta = (x_adv - x).reshape(len(x), -1).astype("float64")
+    if norm == "linf":
+        return np.abs(delta).max(axis=1)
+    return np.sqrt(np.sum(delta**2, axis=1))
+
+
+def _assert_in_ball(x_adv, x, epsilon, norm):
+    distances = _distances(x_adv, x, norm)
+    if norm == "linf":
+        assert distances.max() <= epsilon + 1e-6
+    else:
+        assert distances.max() <= epsilon * (1 + 1e-5)
+
+
+# --- threat model ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("random_start", [True, False])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_stays_in_ball_and_value_range(mlp, norm, random_start):
+    model, x, y = mlp
+    epsilon = EPSILON[norm]
+    x_adv = _attack(norm, random_start)(model, x, y, seed=0)
+    assert x_adv.shape == x.shape and x_adv.dtype == np.float32
+    _assert_in_ball(x_adv, x, epsilon, norm)
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    # The budget is used: some example reaches the boundary of the ball.
+    assert _distances(x_adv, x, norm).max() >= 0.99 * epsilon
+
+
+@pytest.mark.parametrize("random_start", [True, False])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_non_default_value_range(mlp, accuracy, norm, random_start):
+    model, x, y = mlp
+    # The same classifier, taking inputs scaled from [0, 1] into [-1, 1].
+    scaled_model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Rescaling(0.5, offset=0.5), model]
+    )
+    x_scaled = 2.0 * x - 1.0
+    epsilon = 2 * EPSILON[norm]
+    attack = _attack(norm, random_start, epsilon=epsilon, value_range=(-1.0, 1.0))
+    x_adv = attack(scaled_model, x_scaled, y, seed=0)
+    _assert_in_ball(x_adv, x_scaled, epsilon, norm)
+    # Digits touch both bounds, so the clipping to [-1, 1] is exercised.
+    assert x_adv.min() == -1.0 and x_adv.max() == 1.0
+    if not random_start:
+        # Attacking in [-1, 1] with doubled ε and step is attacking in [0, 1].
+        reference = _attack(norm, False)(model, x, y)
+        np.testing.assert_allclose((x_adv + 1.0) / 2.0, reference, atol=1e-5)
+        assert accuracy(scaled_model, x_adv, y) == accuracy(model, reference, y)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda norm: PGD(epsilon=0.0, norm=norm),
+        lambda norm: PGD(epsilon=0.0, step_size=0.5, steps=3, norm=norm),
+        lambda norm: FGSM(epsilon=0.0, norm=norm, random_start=True),
+    ],
+    ids=["PGD", "PGD-large-step", "FGSM-random-start"],
+)
+def test_zero_epsilon_returns_inputs_unchanged(mlp, make, norm):
+    model, x, y = mlp
+    x, y = x[:100], y[:100]
+    np.testing.assert_array_equal(make(norm)(model, x, y, seed=0), x)
+
+
+def test_batch_size_does_not_change_the_result(mlp):
+    model, x, y = mlp
+    x, y = x[:100], y[:100]
+    attack = _attack("linf", random_start=False)
+    small_batches = attack(model, x, y, batch_size=7)
+    one_batch = attack(model, x, y, batch_size=1000)
+    np.testing.assert_allclose(small_batches, one_batch, atol=1e-6)
+
+
+# --- the norm-specific pieces ------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("seed_kind", ["int", "generator"])
+def test_random_delta_inside_ball_and_not_zero(norm, seed_kind):
+    epsilon = EPSILON[norm]
+    seed = 3 if seed_kind == "int" else keras.random.SeedGenerator(3)
+    x = keras.ops.zeros((2000, 8, 8, 1))
+    delta = keras.ops.convert_to_numpy(_attack(norm).random_delta(x, seed))
+    assert delta.shape == (2000, 8, 8, 1)
+    _assert_in_ball(delta, np.zeros_like(delta), epsilon, norm)
+    distances = _distances(delta, np.zeros_like(delta), norm)
+    assert np.all(distances > 0)
+    # Examples get different perturbations.
+    assert len(np.unique(delta.reshape(2000, -1), axis=0)) == 2000
+    if norm == "linf":
+        assert delta.min() < -0.99 * epsilon and delta.max() > 0.99 * epsilon
+        assert abs(delta.mean()) < 0.01 * epsilon
+        # Uniform on [-ε, ε]: a quarter of the coordinates below -ε/2.
+        assert np.mean(delta < -epsilon / 2) == pytest.approx(0.25, abs=0.01)
+    else:
+        # Uniform in the 64-dimensional ball: P(‖δ‖ <= rε) = r**64.
+        assert np.mean(distances <= 0.98 * epsilon) == pytest.approx(0.98**64, abs=0.05)
+
+
+def test_project():
+    x = np.full((2, 4), 0.5, "float32")
+    far = np.array([[0.9, 0.1, 0.55, -3.0], [0.5, 0.5, 0.5, 0.52]], "float32")
+    linf = keras.ops.convert_to_numpy(_attack("linf", epsilon=0.1).project(far, x))
+    np.testing.assert_allclose(
+        linf, [[0.6, 0.4, 0.55, 0.4], [0.5, 0.5, 0.5, 0.52]], atol=1e-7
+    )
+    l2 = keras.ops.convert_to_numpy(_attack("l2", epsilon=0.1).project(far, x))
+    np.testing.assert_allclose(np.linalg.norm(l2[0] - x[0]), 0.1, rtol=1e-5)
+    direction = (far[0] - x[0]) / np.linalg.norm(far[0] - x[0])
+    np.testing.assert_allclose(l2[0], x[0] + 0.1 * direction, atol=1e-6)
+    # Inside the ball: unchanged.
+    np.testing.assert_allclose(l2[1], far[1], atol=1e-7)
+    # Clipped into value_range after the projection.
+    wide = _attack("l2", epsilon=10.0, value_range=(0.0, 1.0))
+    clipped = keras.ops.convert_to_numpy(wide.project(far, x))
+    np.testing.assert_allclose(clipped[0], [0.9, 0.1, 0.55, 0.0], atol=1e-7)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_ascent_direction(norm):
+    gradient = np.array([[3.0, -4.0, 0.0], [0.0, 0.0, 0.0]], "float32")
+    direction = keras.ops.convert_to_numpy(_attack(norm).ascent_direction(gradient))
+    if norm == "linf":
+        np.testing.assert_array_equal(direction, np.sign(gradient))
+    else:
+        np.testing.assert_allclose(direction[0], [0.6, -0.8, 0.0], atol=1e-7)
+        # A zero gradient gives a zero step, not NaN.
+        np.testing.assert_array_equal(direction[1], 0.0)
+
+
+# --- targets -----------------------------------------------------------------
+
+
+def test_sparse_column_and_one_hot_labels_give_the_same_result(mlp):
+    model, x, y = mlp
+    x, y = x[:100], y[:100]
+    attack = _attack("linf", random_start=False)
+    sparse = attack(model, x, y)
+    for targets in (y[:, None], y.astype("int32"), np.eye(10, dtype="float32")[y]):
+        np.testing.assert_array_equal(attack(model, x, targets), sparse)
+
+
+def test_soft_targets(mlp, accuracy, clean_accuracy):
+    model, x, y = mlp
+    soft = np.full((len(y), 10), 0.2 / 9, "float32")
+    soft[np.arange(len(y)), y] = 0.8
+    attack = _attack("linf", random_start=False)
+    x_adv = attack(model, x, soft)
+    _assert_in_ball(x_adv, x, EPSILON["linf"], "linf")
+    # Observed: clean 0.962, soft targets 0.740, sparse labels 0.544.
+    assert accuracy(model, x_adv, y) < clean_accuracy - 0.1
+    # The soft targets themselves are attacked, not their arg-max.
+    assert not np.allclose(x_adv, attack(model, x, y))
+
+
+def test_targets_with_the_wrong_number_of_classes_raise(mlp):
+    model, x, y = mlp
+    with pytest.raises(ValueError, match=r"`y_true`.*Received: y_true.shape="):
+        _attack("linf")(model, x, np.eye(5, dtype="float32")[y % 5])
+
+
+# --- randomness and train mode ------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_seeding(mlp, norm):
+    model, x, y = mlp
+    x, y = x[:100], y[:100]
+    attack = _attack(norm, random_start=True, steps=2)
+    first = attack(model, x, y, seed=1)
+    np.testing.assert_array_equal(attack(model, x, y, seed=1), first)
+    other = attack(model, x, y, seed=2)
+    assert not np.allclose(other, first)
+    assert np.mean(np.any((other != first).reshape(len(x), -1), axis=1)) > 0.9
+    deterministic = _attack(norm, random_start=False, steps=2)
+    np.testing.assert_array_equal(
+        deterministic(model, x, y, seed=1), deterministic(model, x, y, seed=2)
+    )
+
+
+def test_training_mode_uses_batch_statistics(digits):
+    _, (x, y) = digits
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Dense(10),
+        ]
+    )
+    moving_mean = model.layers[2].moving_mean
+    attack = _attack("linf", random_start=False, steps=5)
+
+    before = keras.ops.convert_to_numpy(moving_mean).copy()
+    eval_mode = attack(model, x, y, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(moving_mean), before)
+
+    train_mode = attack(model, x, y, training=True)
+    _assert_in_ball(train_mode, x, EPSILON["linf"], "linf")
+    assert train_mode.min() >= 0.0 and train_mode.max() <= 1.0
+    assert not np.allclose(train_mode, eval_mode)
+    # As documented, Keras updates the moving statistics in train mode.
+    assert not np.allclose(keras.ops.convert_to_numpy(moving_mean), before)
+
+
+# --- invalid arguments -------------------------------------------------------
+
+VALID = {"epsilon": 0.1, "step_size": 0.01, "steps": 3}
+INVALID = [
+    ("epsilon", -0.1),
+    ("epsilon", float("nan")),
+    ("epsilon", "ab"),
+    ("step_size", 0.0),
+    ("step_size", -0.01),
+    ("norm", "l1"),
+    ("norm", "Linf"),
+    ("value_range", (1.0, 0.0)),
+    ("value_range", (0.0, 0.0)),
+    ("value_range", (0.0, float("nan"))),
+    ("value_range", "ab"),
+    ("value_range", (0.0, 1.0, 2.0)),
+    ("random_start", 1),
+    ("random_start", "yes"),
+]
+
+
+@pytest.mark.parametrize("cls", [GradientAttack, PGD, FGSM])
+@pytest.mark.parametrize(
+    ("name", "value"), INVALID, ids=[f"{n}={v!r}" for n, v in INVALID]
+)
+def test_invalid_constructor_arguments_raise(cls, name, value):
+    kwargs = dict(VALID) if cls is GradientAttack else {"epsilon": 0.1}
+    kwargs[name] = value
+    with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}="):
+        cls(**kwargs)
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True, "3", None])
+def test_invalid_steps_raise(steps):
+    with pytest.raises(ValueError, match=r"`steps`.*Received: steps="):
+        GradientAttack(**{**VALID, "steps": steps})
+
+
+def test_inputs_outside_value_range_raise(mlp):
+    model, x, y = mlp
+    attack = _attack("linf")
+    with pytest.raises(ValueError, match=r"`x`.*value_range.*Received: x"):
+        attack(model, x + 2.0, y)
+    with pytest.raises(ValueError, match=r"`x`.*value_range.*Received: x"):
+        attack(model, x - 0.5, y)
+    scaled = _attack("linf", value_range=(-1.0, 1.0))
+    with pytest.raises(ValueError, match=r"`x`.*value_range.*Received: x"):
+        scaled(model, x + 2.0, y)
+
+
+def test_mismatched_lengths_raise(mlp):
+    model, x, y = mlp
+    with pytest.raises(ValueError, match=r"`x` and `y`.*Received: len\(x\)=450"):
+        _attack("linf")(model, x, y[:-1])
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None])
+def test_invalid_batch_size_raises(mlp, batch_size):
+    model, x, y = mlp
+    with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size="):
+        _attack("linf")(model, x, y, batch_size=batch_size)
