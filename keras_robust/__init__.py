@@ -2,15 +2,25 @@
 
 __version__ = "0.1.0"
 
-from keras_robust import attacks, data, layers, losses, models  # noqa: E402
+from keras_robust import (  # noqa: E402
+    attacks,
+    callbacks,
+    data,
+    layers,
+    losses,
+    models,
+    schedules,
+)
 from keras_robust.models import AdversarialModel  # noqa: E402
 
 __all__ = [
     "AdversarialModel",
     "attacks",
+    "callbacks",
     "data",
     "layers",
     "losses",
     "models",
+    "schedules",
     "__version__",
 ]

@@ -7,8 +7,9 @@ import numpy as np
 from keras import ops
 
 from keras_robust import backend
-from keras_robust.losses.base import dense_targets, validate_number
+from keras_robust.losses.base import dense_targets
 from keras_robust.losses.soft_targets import cross_entropy
+from keras_robust.validation import validate_number
 
 NORMS = ("linf", "l2")
 # Guards the L2 normalisation of a zero vector.

@@ -109,3 +109,8 @@ def in_multi_worker_mode():
     strategy = tf.distribute.get_strategy()
     extended = strategy.extended
     return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def creation_scope(model):
+    """The scope in which to create variables that belong to `model`."""
+    return model.distribute_strategy.scope()

@@ -9,6 +9,7 @@ from keras_robust.losses.active_passive import (
     ActivePassiveLoss,
     SymmetricCrossentropy,
 )
+from keras_robust.losses.adr import ADRLoss, adr_targets
 from keras_robust.losses.base import RobustLoss
 from keras_robust.losses.generalized import (
     GeneralizedCrossentropy,
@@ -27,6 +28,7 @@ from keras_robust.losses.soft_targets import (
 )
 
 __all__ = [
+    "ADRLoss",
     "ActivePassiveLoss",
     "BootstrappingCrossentropy",
     "GeneralizedCrossentropy",
@@ -40,4 +42,5 @@ __all__ = [
     "RobustLoss",
     "SoftTargetCrossentropy",
     "SymmetricCrossentropy",
+    "adr_targets",
 ]

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_robust.losses.base import RobustLoss, validate_number
+from keras_robust.losses.base import RobustLoss
 from keras_robust.losses.generalized import (
     GeneralizedCrossentropy,
     NormalizedGeneralizedCrossentropy,
@@ -13,6 +13,7 @@ from keras_robust.losses.normalized import (
 )
 from keras_robust.losses.reverse import MeanAbsoluteError, ReverseCrossentropy
 from keras_robust.losses.soft_targets import SoftTargetCrossentropy
+from keras_robust.validation import validate_number
 
 # Names accepted by `ActivePassiveLoss`, each built with its defaults.
 ACTIVE_LOSSES = {

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_robust.losses.base import RobustLoss, validate_number
+from keras_robust.losses.base import RobustLoss
+from keras_robust.validation import validate_number
 
 # The reference code clips probabilities to [1e-7, 1] before the power.
 GCE_EPSILON = 1e-7

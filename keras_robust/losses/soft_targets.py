@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_robust.losses.base import RobustLoss, validate_number
+from keras_robust.losses.base import RobustLoss
+from keras_robust.validation import validate_number
 
 
 def cross_entropy(targets, log_probs):

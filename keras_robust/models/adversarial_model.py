@@ -7,9 +7,11 @@ from keras import ops
 from keras_robust import backend
 from keras_robust.attacks.base import GradientAttack
 from keras_robust.attacks.pgd import PGD
-from keras_robust.losses.base import dense_targets, validate_number
+from keras_robust.losses.adr import ADRLoss, adr_targets
+from keras_robust.losses.base import dense_targets
 from keras_robust.losses.soft_targets import cross_entropy
 from keras_robust.models.objectives import batch_mean, kl_from_logits, mart_regularizer
+from keras_robust.validation import validate_number
 
 OBJECTIVES = ("madry", "trades", "mart")
 ATTACK_MODES = ("train", "eval")
@@ -83,10 +85,19 @@ class AdversarialModel(keras.Model):
     and `tf.distribute` strategies work as for any Keras model. The input
     range check is an assertion that XLA (`jit_compile=True`) drops.
 
+    ADR: compile with `keras_robust.losses.ADRLoss` and train with the
+    `keras_robust.callbacks.EMATeacher` callback; each step then builds the
+    rectified labels from the teacher on the clean batch before the attack
+    (see `ADRLoss`), and the logs carry `temperature` and `interpolation`.
+    With an `EMATeacher` and any other loss, the teacher is the weight
+    average ("WA") of the student. `model.teacher` is the teacher model.
+
     Args:
         base_model: The Keras model to train (inputs -> logits).
-        attack: The training attack, a `keras_robust.attacks` instance.
-            Default `PGD()`: L∞, ε = 8/255, step 2/255, 10 steps.
+        attack: The training attack, a `keras_robust.attacks` instance;
+            `"auto"` (default) for `PGD()`: L∞, ε = 8/255, step 2/255, 10
+            steps; `None` for no attack (clean training, e.g. ADR on noisy
+            labels).
         objective: `"madry"`, `"trades"` or `"mart"`.
         beta: Weight of the TRADES / MART regulariser, `>= 0`. Default 6.
         attack_mode: `"train"` runs the model in train mode during the
@@ -97,13 +108,16 @@ class AdversarialModel(keras.Model):
             eval for TRADES and MART.
         eval_attack: The attack of `test_step` (always in eval mode):
             `"auto"` (default) for PGD-10 with the training attack's ε and
-            norm and step ε/4, an attack instance, or `None` to skip robust
-            evaluation.
+            norm and step ε/4 (none without a training attack), an attack
+            instance, or `None` to skip robust evaluation.
         clean_metrics: Madry only: update the compiled metrics with an extra
             eval-mode forward pass on the clean batch (default). With
             `False` they are computed on the adversarial batch instead,
             saving one forward pass per step.
         seed: Integer seed of the attacks' random starts, or `None`.
+        teacher_decay: Create the EMA teacher at construction with this
+            decay (as `EMATeacher(decay)` does when training starts); used
+            when a saved model with a teacher is loaded. Default `None`.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -132,13 +146,14 @@ class AdversarialModel(keras.Model):
     def __init__(
         self,
         base_model,
-        attack=None,
+        attack="auto",
         objective="madry",
         beta=6.0,
         attack_mode=None,
         eval_attack="auto",
         clean_metrics=True,
         seed=None,
+        teacher_decay=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -149,11 +164,9 @@ class AdversarialModel(keras.Model):
             )
         _check_output_shape(_declared_output_shape(base_model))
         self.base_model = base_model
-        self.attack = (
-            PGD()
-            if attack is None
-            else _validate_attack("attack", attack, allow_none=False)
-        )
+        if isinstance(attack, str) and attack == "auto":
+            attack = PGD()
+        self.attack = _validate_attack("attack", attack, allow_none=True)
         if objective not in OBJECTIVES:
             raise ValueError(
                 f"Argument `objective` must be one of {OBJECTIVES}. "
@@ -170,7 +183,9 @@ class AdversarialModel(keras.Model):
             )
         self.attack_mode = attack_mode
         if isinstance(eval_attack, str) and eval_attack == "auto":
-            eval_attack = default_eval_attack(self.attack)
+            eval_attack = (
+                None if self.attack is None else default_eval_attack(self.attack)
+            )
         self.eval_attack = _validate_attack("eval_attack", eval_attack, allow_none=True)
         if not isinstance(clean_metrics, bool | np.bool_):
             raise ValueError(
@@ -182,6 +197,17 @@ class AdversarialModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.robust_accuracy_tracker = keras.metrics.Mean(name="robust_accuracy")
         self._multi_worker = backend.in_multi_worker_mode()
+        # The horizon of schedules without their own: epochs x steps per
+        # epoch of the current fit(), set when training starts.
+        self.schedule_horizon = keras.Variable(
+            0.0, trainable=False, dtype="float32", name="schedule_horizon"
+        )
+        self.teacher = None
+        self.teacher_decay = None
+        if teacher_decay is not None:
+            self.attach_teacher(teacher_decay)
+        if base_model.built and _declared_input_shape(base_model) is not None:
+            self.build(_declared_input_shape(base_model))
 
     # --- forward passes --------------------------------------------------------
 
@@ -191,13 +217,85 @@ class AdversarialModel(keras.Model):
     def build(self, input_shape):
         if not self.base_model.built:
             self.base_model.build(input_shape)
+        if self.teacher is not None and not self.teacher.built:
+            self.teacher.build(input_shape)
+            self.teacher.set_weights(self.base_model.get_weights())
         super().build(input_shape)
+
+    # --- the EMA teacher, ADR and schedules -------------------------------------
+
+    def attach_teacher(self, decay):
+        """Creates the EMA teacher (a copy of the student) if there is none.
+
+        A new teacher starts as an exact copy of the student; an existing one
+        (a later `fit()`, or one restored from a checkpoint) is kept and only
+        its decay set. Called by `keras_robust.callbacks.EMATeacher`.
+
+        Args:
+            decay: EMA decay in `[0, 1]`.
+        """
+        decay = validate_number("decay", decay, low=0.0, high=1.0)
+        if self.teacher is None:
+            with backend.creation_scope(self):
+                teacher = keras.models.clone_model(self.base_model)
+                teacher.trainable = False
+                if self.base_model.built:
+                    if not teacher.built:
+                        teacher.build(_declared_input_shape(self.base_model))
+                    teacher.set_weights(self.base_model.get_weights())
+                decay_variable = keras.Variable(
+                    decay, trainable=False, dtype="float32", name="teacher_decay"
+                )
+            # The teacher is state added to a possibly built model, as Keras
+            # itself does when quantizing a built layer.
+            was_locked = self._tracker.locked
+            self._tracker.unlock()
+            try:
+                self.teacher = teacher
+                self.teacher_decay = decay_variable
+            finally:
+                if was_locked:
+                    self._tracker.lock()
+            # A train function traced without a teacher must be rebuilt.
+            self.train_function = None
+        self.teacher_decay.assign(decay)
+
+    def _update_teacher(self):
+        decay = self.teacher_decay
+        for teacher_weight, weight in zip(
+            self.teacher.weights, self.base_model.weights, strict=True
+        ):
+            teacher_weight.assign(
+                decay * teacher_weight + (1.0 - decay) * ops.cast(weight, "float32")
+            )
+
+    def _adr_loss(self):
+        """The compiled `ADRLoss`, marked as used by this model; else `None`."""
+        loss = getattr(self, "loss", None)
+        if not isinstance(loss, ADRLoss):
+            return None
+        loss.attached = True
+        return loss
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; also sets the horizon of the schedules."""
+        position = 5  # of `callbacks` in keras.Model.fit's signature
+        if len(args) > position:
+            args = list(args)
+            callbacks = list(args[position] or []) + [_ScheduleHorizon()]
+            args[position] = callbacks
+        else:
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
+                _ScheduleHorizon()
+            ]
+        return super().fit(*args, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras reduces the first (nested) batch across replicas before its
         # symbolic build, which MultiWorkerMirroredStrategy rejects
         # (keras-team/keras#20585). The build needs only shapes: hand it one
         # local replica's batch instead.
+        self._adr_loss()  # the build computes the loss once
         if iterator is not None and self._distribute_strategy is not None:
             for _, _, batches in iterator:
                 data_batch = backend.first_local_value(
@@ -228,44 +326,47 @@ class AdversarialModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x = backend.check_in_value_range(x, self.attack.value_range, name="x")
-        attack_fn = self._attack_model_fn(self.attack_mode == "train")
-        ce_loss = _cross_entropy_against(y)
-
-        if self.objective == "trades":
-            clean_reference = ops.stop_gradient(attack_fn(x))
-            x_adv = self.attack.perturb(
-                attack_fn,
-                x,
-                lambda logits: kl_from_logits(clean_reference, logits),
-                start=self._gaussian_start(x),
+        extra_logs = {}
+        targets = y  # the training targets: the labels, or ADR's rectified ones
+        adr = self._adr_loss()
+        if adr is not None:
+            if self.teacher is None:
+                raise ValueError(
+                    "ADRLoss needs the EMA teacher: pass "
+                    "`callbacks=[keras_robust.callbacks.EMATeacher()]` to fit(). "
+                    "Received: fit() without an EMATeacher callback"
+                )
+            temperature, interpolation = adr.schedule_values(
+                self.optimizer.iterations, self.schedule_horizon
             )
+            teacher_logits = self.teacher(x, training=False)
+            targets = adr_targets(y, teacher_logits, temperature, interpolation)
+            extra_logs = {"temperature": temperature, "interpolation": interpolation}
+        if self.attack is None:
+            x_adv = x
         else:
-            start = self._gaussian_start(x) if self.objective == "mart" else None
-            x_adv = self.attack.perturb(
-                attack_fn, x, ce_loss, seed=self.seed_generator, start=start
-            )
+            x_adv = self._adversarial_batch(x, targets)
 
         with backend.GradientTape() as tape:
             adv_logits = self._logits(x_adv, training=True)
             if self.objective == "madry":
                 clean_logits = None
                 loss = self.compute_loss(
-                    x=x, y=y, y_pred=adv_logits, sample_weight=sample_weight
+                    x=x, y=targets, y_pred=adv_logits, sample_weight=sample_weight
                 )
             else:
                 clean_logits = self._logits(x, training=True)
                 if self.objective == "trades":
                     loss = self.compute_loss(
-                        x=x, y=y, y_pred=clean_logits, sample_weight=sample_weight
+                        x=x, y=targets, y_pred=clean_logits, sample_weight=sample_weight
                     )
                     extra = self.beta * kl_from_logits(clean_logits, adv_logits)
                 else:
                     loss = self.compute_loss(
-                        x=x, y=y, y_pred=adv_logits, sample_weight=sample_weight
+                        x=x, y=targets, y_pred=adv_logits, sample_weight=sample_weight
                     )
                     extra = mart_regularizer(
-                        dense_targets(y, clean_logits),
+                        dense_targets(targets, clean_logits),
                         clean_logits,
                         adv_logits,
                         self.beta,
@@ -274,14 +375,47 @@ class AdversarialModel(keras.Model):
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
+        if self.teacher is not None:
+            self._update_teacher()
 
         if clean_logits is None:
-            if self.clean_metrics:
+            if self.attack is None:
+                clean_logits = adv_logits
+            elif self.clean_metrics:
                 clean_logits = self._logits(x, training=False)
             else:
                 clean_logits = adv_logits
-        return self._update_metrics(
-            x, y, sample_weight, loss, clean_logits, ops.stop_gradient(adv_logits)
+        results = self._update_metrics(
+            x,
+            y,
+            sample_weight,
+            loss,
+            clean_logits,
+            None if self.attack is None else ops.stop_gradient(adv_logits),
+        )
+        if extra_logs and self._multi_worker:
+            extra_logs = {k: ops.reshape(v, (1,)) for k, v in extra_logs.items()}
+        return {**results, **extra_logs}
+
+    def _adversarial_batch(self, x, targets):
+        """The training attack's examples, with the objective's attack loss."""
+        x = backend.check_in_value_range(x, self.attack.value_range, name="x")
+        attack_fn = self._attack_model_fn(self.attack_mode == "train")
+        if self.objective == "trades":
+            clean_reference = ops.stop_gradient(attack_fn(x))
+            return self.attack.perturb(
+                attack_fn,
+                x,
+                lambda logits: kl_from_logits(clean_reference, logits),
+                start=self._gaussian_start(x),
+            )
+        start = self._gaussian_start(x) if self.objective == "mart" else None
+        return self.attack.perturb(
+            attack_fn,
+            x,
+            _cross_entropy_against(targets),
+            seed=self.seed_generator,
+            start=start,
         )
 
     def test_step(self, data):
@@ -331,7 +465,9 @@ class AdversarialModel(keras.Model):
         config.update(
             {
                 "base_model": keras.saving.serialize_keras_object(self.base_model),
-                "attack": keras.saving.serialize_keras_object(self.attack),
+                "attack": None
+                if self.attack is None
+                else keras.saving.serialize_keras_object(self.attack),
                 "objective": self.objective,
                 "beta": self.beta,
                 "attack_mode": self.attack_mode,
@@ -340,6 +476,9 @@ class AdversarialModel(keras.Model):
                 else keras.saving.serialize_keras_object(self.eval_attack),
                 "clean_metrics": self.clean_metrics,
                 "seed": self.seed,
+                "teacher_decay": None
+                if self.teacher_decay is None
+                else float(ops.convert_to_numpy(self.teacher_decay)),
             }
         )
         return config
@@ -363,6 +502,40 @@ def _cross_entropy_against(y):
     return lambda logits: cross_entropy(
         dense_targets(y, logits), ops.log_softmax(logits, axis=-1)
     )
+
+
+def _declared_input_shape(model):
+    """The input shape of a functional/Sequential model; `None` if unknown."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1:
+        return None
+    return tuple(inputs[0].shape)
+
+
+class _ScheduleHorizon(keras.callbacks.Callback):
+    """Sets `schedule_horizon` to epochs x steps per epoch when fit() starts."""
+
+    def on_train_begin(self, logs=None):
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        if epochs and steps:
+            self.model.schedule_horizon.assign(float(epochs * steps))
+            return
+        self.model.schedule_horizon.assign(0.0)
+        adr = self.model._adr_loss()
+        needs_horizon = adr is not None and any(
+            s.total_steps is None for s in (adr.temperature, adr.interpolation)
+        )
+        if needs_horizon:
+            raise ValueError(
+                "ADRLoss schedules with `total_steps=None` take their horizon "
+                "from fit() as epochs x steps per epoch, but the number of "
+                "steps per epoch is unknown. Pass `steps_per_epoch` to fit() "
+                "or `total_steps` to the schedules. "
+                f"Received: epochs={epochs}, steps per epoch={steps}"
+            )
 
 
 def _declared_output_shape(model):
