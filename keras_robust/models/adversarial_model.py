@@ -195,6 +195,11 @@ class AdversarialModel(keras.Model):
         self.clean_metrics = bool(clean_metrics)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Keras does not checkpoint random-generator states; tracking the
+        # state as one of the model's variables puts it into `.keras` files,
+        # `save_weights` and BackupAndRestore, so a resumed run draws the
+        # same random starts as an uninterrupted one.
+        self.seed_state = self.seed_generator.state
         self.robust_accuracy_tracker = keras.metrics.Mean(name="robust_accuracy")
         self._multi_worker = backend.in_multi_worker_mode()
         # The horizon of schedules without their own: epochs x steps per
