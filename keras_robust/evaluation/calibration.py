@@ -1,0 +1,55 @@
+"""Calibration: expected calibration error."""
+
+import numpy as np
+
+
+def expected_calibration_error(logits, labels, num_bins=15):
+    """Expected calibration error (ECE) over equal-width confidence bins.
+
+    `ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|`, where the
+    confidence of an example is its top softmax probability and the bins
+    split `[0, 1]` into `num_bins` equal intervals (15 by convention).
+
+    Args:
+        logits: Logits `[N, K]` (array-like).
+        labels: Sparse labels `[N]` or one-hot targets `[N, K]`.
+        num_bins: Number of equal-width bins, `>= 1`.
+
+    Returns:
+        The ECE as a Python float in `[0, 1]`.
+
+    Raises:
+        ValueError: For mismatched shapes or a bad `num_bins`.
+
+    References:
+        Guo et al., "On Calibration of Modern Neural Networks", ICML 2017.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[-1] == logits.shape[-1]:
+        labels = labels.argmax(axis=-1)
+    labels = labels.reshape(-1)
+    if logits.ndim != 2 or len(labels) != len(logits):
+        raise ValueError(
+            "Arguments `logits` [N, K] and `labels` [N] must describe the same "
+            f"examples. Received: logits.shape={logits.shape}, "
+            f"labels.shape={labels.shape}"
+        )
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
+        raise ValueError(
+            "Argument `num_bins` must be a positive integer. "
+            f"Received: num_bins={num_bins!r}"
+        )
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    confidence = probs.max(axis=-1)
+    correct = probs.argmax(axis=-1) == labels
+    bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
+    ece = 0.0
+    for b in range(num_bins):
+        members = bins == b
+        if members.any():
+            ece += members.mean() * abs(
+                correct[members].mean() - confidence[members].mean()
+            )
+    return float(ece)

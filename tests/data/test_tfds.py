@@ -1,0 +1,50 @@
+"""The tfds pipeline, on tfds's offline mock data."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from keras_robust.data import NUM_CLASSES, load_tfds
+
+
+@pytest.mark.parametrize(
+    "name, shape", [("cifar10", (32, 32, 3)), ("mnist", (28, 28, 1))]
+)
+def test_batches_of_unit_range_images_and_int_labels(name, shape):
+    with tfds.testing.mock_data(num_examples=20):
+        batches = list(load_tfds(name, "test", batch_size=8))
+    x, y = batches[0]
+    assert x.shape == (8, *shape) and x.dtype == "float32"
+    assert y.dtype == "int64"
+    assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+    assert np.all((y.numpy() >= 0) & (y.numpy() < NUM_CLASSES[name]))
+    assert sum(len(b[1]) for b in batches) == 20  # keeps the last partial batch
+
+
+def test_training_pipeline_shuffles_augments_and_drops_remainder():
+    with tfds.testing.mock_data(num_examples=20):
+        plain = np.concatenate(
+            [x for x, _ in load_tfds("cifar10", "train", batch_size=8)]
+        )
+        first = [
+            x.numpy() for x, _ in load_tfds("cifar10", batch_size=8, training=True)
+        ]
+        again = [
+            x.numpy() for x, _ in load_tfds("cifar10", batch_size=8, training=True)
+        ]
+        other = [
+            x.numpy()
+            for x, _ in load_tfds("cifar10", batch_size=8, training=True, seed=1)
+        ]
+    assert [len(b) for b in first] == [8, 8]
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+    assert not np.array_equal(np.concatenate(first), np.concatenate(other))
+    # Crops and flips change the pixels: no augmented image equals a plain one.
+    augmented = np.concatenate(first)
+    matches = [np.any(np.all(plain == image, axis=(1, 2, 3))) for image in augmented]
+    assert not all(matches)
+
+
+def test_bad_batch_size_raises():
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        load_tfds("cifar10", batch_size=0)
