@@ -12,6 +12,11 @@ from keras_robust.losses.soft_targets import cross_entropy
 from keras_robust.validation import validate_number
 
 NORMS = ("linf", "l2")
+# Attacks of at most this many steps are unrolled at trace time: under XLA a
+# while loop around a network's forward/backward pass ran about 4x slower
+# than the unrolled steps (benchmarks/RESULTS.md); longer attacks use a
+# while loop to bound the graph size.
+UNROLL_MAX_STEPS = 20
 # Guards the L2 normalisation of a zero vector.
 _TINY = 1e-12
 
@@ -163,7 +168,11 @@ class GradientAttack:
             x_adv = x_adv + self.step_size * self.ascent_direction(gradient)
             return self.project(x_adv, x)
 
-        x_adv = ops.fori_loop(0, self.steps, step, x_adv)
+        if self.steps <= UNROLL_MAX_STEPS:
+            for i in range(self.steps):
+                x_adv = step(i, x_adv)
+        else:
+            x_adv = ops.fori_loop(0, self.steps, step, x_adv)
         return ops.stop_gradient(x_adv)
 
     def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):

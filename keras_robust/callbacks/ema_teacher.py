@@ -65,3 +65,7 @@ class EMATeacher(keras.callbacks.Callback):
 
     def get_config(self):
         return {"decay": self.decay}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -8,6 +8,7 @@ is taken from `fit()` (epochs × steps per epoch) when training starts.
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -20,14 +21,14 @@ def _validate_total_steps(total_steps):
         return None
     if (
         isinstance(total_steps, bool)
-        or not isinstance(total_steps, int)
-        or (total_steps < 1)
+        or not isinstance(total_steps, numbers.Integral)
+        or total_steps < 1
     ):
         raise ValueError(
             "Argument `total_steps` must be a positive integer or None. "
             f"Received: total_steps={total_steps!r}"
         )
-    return total_steps
+    return int(total_steps)
 
 
 class Schedule:
@@ -176,7 +177,7 @@ def get(identifier, name):
         schedule = keras.saving.deserialize_keras_object(identifier)
         if isinstance(schedule, Schedule):
             return schedule
-    elif isinstance(identifier, int | float) and not isinstance(identifier, bool):
+    elif isinstance(identifier, numbers.Real) and not isinstance(identifier, bool):
         return Constant(identifier)
     raise ValueError(
         f"Argument `{name}` must be a number or a keras_robust.schedules "
