@@ -307,3 +307,68 @@ def test_adr_end_to_end_on_digits(digits, attack):
         assert "robust_accuracy" in history
         assert "val_robust_accuracy" in history
     assert history["val_accuracy"][-1] > 0.3
+
+
+def test_adr_with_trades_objective_trains_on_rectified_labels(small, monkeypatch):
+    x, y = small
+    seen = {}
+    original = adversarial_model.adr_targets
+
+    def recording(labels, teacher_logits, temperature, interpolation):
+        targets = original(labels, teacher_logits, temperature, interpolation)
+        seen["targets"] = targets
+        return targets
+
+    monkeypatch.setattr(adversarial_model, "adr_targets", recording)
+    keras.utils.set_random_seed(0)
+    model = kr.AdversarialModel(
+        _base(),
+        attack=kr.attacks.PGD(0.05, steps=2),
+        objective="trades",
+        eval_attack=None,
+    )
+    model.compile(optimizer="sgd", loss=kr.losses.ADRLoss(), metrics=["accuracy"])
+    history = model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=64,
+        verbose=0,
+        callbacks=[kr.callbacks.EMATeacher(0.9)],
+    ).history
+    assert "targets" in seen  # the TRADES step built ADR's targets
+    assert np.all(np.isfinite(history["loss"]))
+    assert {"temperature", "interpolation", "robust_accuracy"} <= set(history)
+
+
+def test_teacher_evaluates_and_exports_in_place_of_the_student(small, tmp_path):
+    import tensorflow as tf
+
+    x, y = small
+    model = _model()
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=64,
+        verbose=0,
+        callbacks=[kr.callbacks.EMATeacher(0.9)],
+    )
+    evaluator = kr.AdversarialModel(
+        model.teacher, eval_attack=kr.attacks.PGD(0.05, steps=2)
+    )
+    evaluator.compile(loss=kr.losses.SoftTargetCrossentropy(), metrics=["accuracy"])
+    results = evaluator.evaluate(x, y, verbose=0, return_dict=True)
+    expected_accuracy = np.mean(model.teacher.predict(x, verbose=0).argmax(-1) == y)
+    assert results["accuracy"] == pytest.approx(expected_accuracy)
+    assert 0.0 <= results["robust_accuracy"] <= results["accuracy"] + 0.05
+
+    path = str(tmp_path / "teacher")
+    model.teacher.export(path)
+    served = tf.saved_model.load(path)
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x[:8])).numpy(),
+        model.teacher.predict(x[:8], verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
