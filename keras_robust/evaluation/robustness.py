@@ -1,0 +1,282 @@
+"""Robust accuracy under an attack ensemble, worst case per example."""
+
+import json
+import time
+
+import keras
+import numpy as np
+
+from keras_robust.evaluation.checks import check_black_box, check_model
+from keras_robust.validation import validate_number
+
+NORMS = ("linf", "l2")
+
+
+def standard_attacks(epsilon, norm="linf", value_range=(0.0, 1.0)):
+    """AutoAttack's standard ensemble (without FAB-T) for `epsilon` and `norm`.
+
+    APGD-CE and APGD-T (targeted DLR, 9 target classes), 100 steps each,
+    then (L∞ only) the black-box Square attack with 5,000 queries.
+
+    Returns:
+        A list of `(name, attack)` pairs.
+    """
+    from keras_robust.attacks import APGD, Square
+
+    attacks = [
+        (
+            "apgd-ce",
+            APGD(epsilon=epsilon, norm=norm, loss="ce", value_range=value_range),
+        ),
+        (
+            "apgd-t",
+            APGD(
+                epsilon=epsilon,
+                norm=norm,
+                loss="dlr",
+                targeted=True,
+                num_target_classes=9,
+                value_range=value_range,
+            ),
+        ),
+    ]
+    if norm == "linf":
+        attacks.append(
+            ("square", Square(epsilon=epsilon, queries=5000, value_range=value_range))
+        )
+    return attacks
+
+
+def _as_arrays(data):
+    """`(x, y)` NumPy arrays from a `(x, y)` pair or a dataset of batches."""
+    if isinstance(data, tuple | list) and len(data) == 2:
+        return np.asarray(data[0], dtype="float32"), np.asarray(data[1])
+    xs, ys = [], []
+    try:
+        batches = iter(data)
+    except TypeError:
+        batches = None
+    if batches is None:
+        raise ValueError(
+            "Argument `data` must be a tuple `(x, y)` of arrays or an iterable "
+            f"of `(x, y)` batches (e.g. a tf.data.Dataset). Received: data={data!r}"
+        )
+    for batch in batches:
+        xs.append(keras.ops.convert_to_numpy(batch[0]))
+        ys.append(keras.ops.convert_to_numpy(batch[1]))
+    if not xs:
+        raise ValueError("Argument `data` is empty. Received: data with no batches")
+    return np.concatenate(xs).astype("float32"), np.concatenate(ys)
+
+
+def _labels(y, num_classes):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[-1] == num_classes and num_classes > 1:
+        return y.argmax(axis=-1)
+    return y.reshape(-1).astype("int64")
+
+
+def _predict(model, x, batch_size):
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+    ).astype("float32")
+
+
+class RobustnessReport(dict):
+    """The result of `evaluate_robustness`: a dict with a table and JSON.
+
+    Keys: `clean_accuracy`, `robust_accuracy` (worst case over the attacks),
+    `per_attack` (name → robust accuracy after that attack), `num_examples`,
+    `failed_checks` (names of failed sanity checks), `seconds`, `settings`.
+    `robust_mask` (an attribute, not a key) holds the per-example result.
+    """
+
+    def to_json(self, path=None, indent=2):
+        """The report as JSON text; also written to `path` if given."""
+        text = json.dumps(self, indent=indent)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+    def table(self):
+        """A readable Markdown table of the report."""
+        settings = self["settings"]
+        lines = [
+            f"Robustness at {settings['norm']} epsilon={settings['epsilon']:.6g} "
+            f"on {self['num_examples']} examples ({self['seconds']:.1f} s)",
+            "",
+            "| evaluation | accuracy |",
+            "|---|---|",
+            f"| clean | {self['clean_accuracy']:.4f} |",
+        ]
+        label = "after" if settings["sequential"] else "under"
+        for name, accuracy in self["per_attack"].items():
+            lines.append(f"| {label} {name} | {accuracy:.4f} |")
+        lines.append(f"| **worst case** | **{self['robust_accuracy']:.4f}** |")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def evaluate_robustness(
+    model,
+    data,
+    epsilon,
+    norm="linf",
+    attacks="standard",
+    *,
+    batch_size=256,
+    seed=0,
+    value_range=(0.0, 1.0),
+    sequential=True,
+    checks=True,
+    verbose=1,
+):
+    """Robust accuracy under an ensemble of attacks, worst case per example.
+
+    An example counts as robust only if it is classified correctly and every
+    attack fails on it. With `sequential=True` (as AutoAttack does) each
+    attack runs only on the examples still robust after the previous ones,
+    and `per_attack[name]` is the robust accuracy *after* that attack; with
+    `sequential=False` every attack runs on every correctly classified
+    example and `per_attack[name]` is the accuracy under that attack alone.
+
+    Args:
+        model: A Keras model mapping inputs in `value_range` to logits (for
+            an `AdversarialModel`, its clean base model is what runs).
+        data: `(x, y)` arrays or a dataset of `(x, y)` batches; labels sparse
+            or one-hot.
+        epsilon: Radius of the threat model, `>= 0`, in input units.
+        norm: `"linf"` or `"l2"`.
+        attacks: `"standard"` (APGD-CE, APGD-T and, for L∞, Square; see
+            `standard_attacks`) or a list of attacks, or of `(name, attack)`
+            pairs. Attacks given as instances keep their own ε.
+        batch_size: Examples per compiled attack call.
+        seed: Seed of the attacks' random starts.
+        value_range: `(low, high)` of valid inputs.
+        sequential: Attack only the examples still robust (default).
+        checks: Run the sanity checks of `keras_robust.evaluation.check_model`
+            (probabilities instead of logits, zero or non-finite gradients,
+            randomness, accuracy at a large ε) and, in sequential mode, warn
+            when a black-box attack breaks examples the white-box attacks
+            left robust. Each failure warns with a `RobustnessWarning` and is
+            listed under the report's `failed_checks`.
+        verbose: 1 shows a progress bar, 0 is silent.
+
+    Returns:
+        A `RobustnessReport` (a dict; `.table()`, `.to_json()`).
+
+    Raises:
+        ValueError: For a bad argument or data.
+
+    Example:
+
+    ```python
+    report = keras_robust.evaluation.evaluate_robustness(
+        model, (x_test, y_test), epsilon=8 / 255
+    )
+    print(report.table())
+    report["robust_accuracy"], report["per_attack"]["apgd-ce"]
+    ```
+
+    References:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an
+        ensemble of diverse parameter-free attacks", ICML 2020.
+    """
+    epsilon = validate_number("epsilon", epsilon, low=0.0)
+    if norm not in NORMS:
+        raise ValueError(
+            f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}"
+        )
+    base = getattr(model, "base_model", model)
+    if isinstance(attacks, str):
+        if attacks != "standard":
+            raise ValueError(
+                "Argument `attacks` must be 'standard' or a list of attacks. "
+                f"Received: attacks={attacks!r}"
+            )
+        named = standard_attacks(epsilon, norm, value_range)
+    else:
+        named = []
+        for item in attacks:
+            name, attack = item if isinstance(item, tuple) else (None, item)
+            named.append((name or type(attack).__name__.lower(), attack))
+        if not named:
+            raise ValueError("Argument `attacks` is empty. Received: attacks=[]")
+        names = [name for name, _ in named]
+        if len(set(names)) != len(names):
+            named = [(f"{name}-{i}", attack) for i, (name, attack) in enumerate(named)]
+
+    start = time.perf_counter()
+    x, y = _as_arrays(data)
+    logits = _predict(base, x, batch_size)
+    labels = _labels(y, logits.shape[-1])
+    correct = logits.argmax(axis=-1) == labels
+    robust = correct.copy()
+    per_attack = {}
+    progress = keras.utils.Progbar(len(named), verbose=verbose, unit_name="attack")
+    for index, (name, attack) in enumerate(named):
+        candidates = np.flatnonzero(robust if sequential else correct)
+        fooled = np.zeros(len(x), dtype=bool)
+        if len(candidates):
+            x_adv = attack(
+                base,
+                x[candidates],
+                labels[candidates],
+                batch_size=batch_size,
+                seed=seed + index,
+            )
+            adv_logits = _predict(base, x_adv, batch_size)
+            fooled[candidates] = adv_logits.argmax(axis=-1) != labels[candidates]
+        robust &= ~fooled
+        survived = robust if sequential else correct & ~fooled
+        per_attack[name] = float(survived.mean())
+        progress.update(index + 1, [("robust_accuracy", float(robust.mean()))])
+
+    failed_checks = []
+    if checks:
+        failed_checks = check_model(
+            base,
+            x,
+            labels,
+            epsilon=epsilon,
+            norm=norm,
+            value_range=value_range,
+            seed=seed,
+        )
+        if sequential:
+            kinds = {
+                name: getattr(attack, "black_box", False) for name, attack in named
+            }
+            white = [name for name, is_black in kinds.items() if not is_black]
+            black = [name for name, is_black in kinds.items() if is_black]
+            if check_black_box(per_attack, white, black):
+                failed_checks.append("black-box")
+
+    report = RobustnessReport(
+        clean_accuracy=float(correct.mean()),
+        robust_accuracy=float(robust.mean()),
+        per_attack=per_attack,
+        num_examples=int(len(x)),
+        failed_checks=failed_checks,
+        seconds=time.perf_counter() - start,
+        settings={
+            "epsilon": epsilon,
+            "norm": norm,
+            "value_range": list(value_range),
+            "sequential": sequential,
+            "batch_size": batch_size,
+            "seed": seed,
+            "attacks": {
+                name: {"class": type(attack).__name__, **attack.get_config()}
+                for name, attack in named
+            },
+        },
+    )
+    report.robust_mask = robust
+    return report
