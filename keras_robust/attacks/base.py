@@ -107,8 +107,12 @@ class GradientAttack:
         direction = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
         direction = direction / ops.maximum(_flat_norm(direction), _TINY)
         dims = int(np.prod(x.shape[1:]))
+        # An integer seed draws statelessly: offset it for an independent draw.
+        radius_seed = seed + 1 if isinstance(seed, int) else seed
         radius = keras.random.uniform(
-            (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1), dtype=x.dtype, seed=seed
+            (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1),
+            dtype=x.dtype,
+            seed=radius_seed,
         )
         return direction * self.epsilon * radius ** (1.0 / dims)
 
@@ -150,9 +154,6 @@ class GradientAttack:
             gradient flowing back through them.
         """
         x = ops.stop_gradient(x)
-        if isinstance(seed, int):
-            # One stream for every draw, so that draws are independent.
-            seed = keras.random.SeedGenerator(seed)
         if start is not None:
             x_adv = self.project(start, x)
         elif self.random_start and self.epsilon > 0:
@@ -212,6 +213,8 @@ class GradientAttack:
                 "Arguments `x` and `y` must hold the same number of examples. "
                 f"Received: len(x)={len(x)}, len(y)={len(y)}"
             )
+        if len(x) == 0:
+            return x.copy()
         backend.check_in_value_range(x, self.value_range, name="x")
         if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
             num_classes = ops.shape(model(x[:1], training=False))[-1]

@@ -1,0 +1,383 @@
+"""The Square Attack (Andriushchenko et al. 2020), a score-based black-box attack."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_robust import backend
+from keras_robust.losses.base import dense_targets
+from keras_robust.validation import validate_number
+
+LOSSES = ("margin", "ce")
+# The reference schedule halves p after these iterations of a 10,000-query
+# budget; other budgets are mapped onto it linearly.
+SCHEDULE_ITERATIONS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+SCHEDULE_BUDGET = 10_000
+# Sign vectors drawn per iteration to find one that changes the window (the
+# reference code redraws until one does); the first that does is used.
+_SIGN_DRAWS = 16
+# A window counts as unchanged when no value moves by more than this.
+_CHANGE_TOLERANCE = 1e-7
+
+
+def p_schedule(p_init, iteration, queries):
+    """The fraction of the pixels a square covers at an iteration.
+
+    The piecewise-constant schedule of the reference code: `p_init`, halved
+    after iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of a
+    10,000-query budget, the iteration being rescaled to the actual budget
+    (`int(iteration / queries * 10000)`).
+
+    Args:
+        p_init: Initial fraction, in `(0, 1]`.
+        iteration: Iteration index (int or integer array), from 0.
+        queries: The query budget.
+
+    Returns:
+        `p` as a float, or a float64 array for an array of iterations.
+    """
+    iteration = np.asarray(iteration)
+    rescaled = np.floor(iteration / queries * SCHEDULE_BUDGET).astype(np.int64)
+    halvings = np.searchsorted(SCHEDULE_ITERATIONS, rescaled, side="left")
+    p = p_init / 2.0**halvings
+    return float(p) if p.ndim == 0 else p
+
+
+def square_side(p, height, width, channels):
+    """The side of the square window covering a fraction `p` of the pixels.
+
+    `max(round(sqrt(p * n_features / channels)), 1)` with
+    `n_features = height * width * channels` (rounding half to even, like
+    Python's `round`), at most `min(height, width)` so that it fits.
+
+    Returns:
+        The side as an int, or an int64 array for an array of `p`.
+    """
+    n_features = height * width * channels
+    side = np.round(np.sqrt(np.asarray(p, dtype="float64") * n_features / channels))
+    side = np.clip(side, 1, min(height, width)).astype(np.int64)
+    return int(side) if side.ndim == 0 else side
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class Square:
+    """The L∞ Square Attack, a score-based black-box attack by random search.
+
+    Threat model: images `[N, height, width, channels]` (channels last) with
+    values in `value_range` (default `[0, 1]`, so ε = 8/255 is the CIFAR
+    budget); the adversarial image stays inside the L∞ ε-ball around the
+    clean image and inside `value_range`. The model must output logits. The
+    attack is black-box: it queries only the model's outputs, never its
+    gradients, so gradient masking (non-differentiable or
+    zero-gradient layers) does not stop it. In a robustness evaluation it
+    checks that a white-box attack's success is not an artefact of its
+    gradients (AutoAttack runs it with 5,000 queries).
+
+    Algorithm: start from vertical stripes, `x + ε·s` with a random sign
+    `s ∈ {−1, +1}` for each column and channel, clipped to `value_range`.
+    Then, at each iteration `i`, choose a square window of side
+    `max(round(sqrt(p_i · height · width)), 1)` (at most
+    `min(height, width)`) at a position drawn uniformly among all its
+    placements, as in the paper (the reference code's `randint(0, h − s)`
+    leaves out the last one, so that its squares never cover the last row
+    and column); set the window to `x ± ε` with one random sign per channel
+    (redrawn if the window would not change); keep the candidate only if it
+    lowers the loss or fools the model. `p_i` follows the reference
+    schedule (see `p_schedule`): `p_init`, halved at iterations 10, 50,
+    200, 500, 1000, 2000, 4000, 6000 and 8000 of a 10,000-query budget,
+    rescaled to `queries`. The loss, minimised, is the margin
+    `z_y − max_{k≠y} z_k` of the logits `z` (or `log p_y` with
+    `loss="ce"`); an example is fooled once its margin is negative, and
+    from then on keeps its adversarial image and stops querying. Examples
+    the model already misclassifies are returned unchanged. The batch is
+    processed at once: every example draws its own windows and signs,
+    fooled examples are masked, and the loop ends early once all examples
+    are fooled.
+
+    Args:
+        epsilon: Radius of the L∞ ball, `>= 0`, in input units. Default
+            8/255.
+        queries: Query budget per example, an integer `>= 1`, including the
+            query of the initial stripes. Default 5000.
+        p_init: Initial fraction of the pixels changed by a square, in
+            `(0, 1]`. Default 0.8, AutoAttack's value.
+        value_range: `(low, high)` bounds of valid inputs. Default `(0, 1)`.
+        loss: `"margin"` (default) or `"ce"` (the log-probability of the true
+            class).
+
+    Raises:
+        ValueError: For `epsilon < 0`, `queries` not an integer `>= 1`,
+            `p_init` outside `(0, 1]`, an invalid `value_range` or an
+            unknown `loss`.
+
+    Example:
+
+    >>> import keras, numpy as np, keras_robust as kr
+    >>> model = keras.Sequential(
+    ...     [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    ... )
+    >>> x = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
+    >>> y = np.arange(16) % 3
+    >>> attack = kr.attacks.Square(epsilon=0.1, queries=100)
+    >>> x_adv = attack(model, x, y, seed=0)
+    >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
+    True
+
+    References:
+        Andriushchenko, Croce, Flammarion and Hein, "Square Attack: a
+        query-efficient black-box adversarial attack via random search",
+        ECCV 2020.
+        Croce and Hein, "Reliable evaluation of adversarial robustness with
+        an ensemble of diverse parameter-free attacks", ICML 2020.
+    """
+
+    # Uses only the model's outputs (see evaluation.check_black_box).
+    black_box = True
+
+    def __init__(
+        self,
+        epsilon=8 / 255,
+        queries=5000,
+        p_init=0.8,
+        value_range=(0.0, 1.0),
+        loss="margin",
+    ):
+        self.epsilon = validate_number("epsilon", epsilon, low=0.0)
+        if (
+            isinstance(queries, bool)
+            or not isinstance(queries, int | np.integer)
+            or queries < 1
+        ):
+            raise ValueError(
+                "Argument `queries` must be an integer >= 1. "
+                f"Received: queries={queries!r}"
+            )
+        self.queries = int(queries)
+        self.p_init = validate_number("p_init", p_init, low=0.0, low_open=True, high=1)
+        try:
+            low, high = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            low, high = math.nan, math.nan
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(
+                "Argument `value_range` must be a pair (low, high) of finite "
+                f"numbers with low < high. Received: value_range={value_range!r}"
+            )
+        self.value_range = (low, high)
+        if loss not in LOSSES:
+            raise ValueError(
+                f"Argument `loss` must be one of {LOSSES}. Received: loss={loss!r}"
+            )
+        self.loss = loss
+
+    def square_sides(self, height, width, channels):
+        """The square side at each iteration after the first query, `[queries - 1]`."""
+        p = p_schedule(self.p_init, np.arange(self.queries - 1), self.queries)
+        return square_side(p, height, width, channels)
+
+    def perturb(self, model_fn, x, targets, *, seed=None):
+        """Builds adversarial examples; usable inside a compiled function.
+
+        Args:
+            model_fn: Callable mapping images to logits (set the eval mode in
+                it, e.g. `lambda x: model(x, training=False)`).
+            x: Clean images `[N, height, width, channels]` in `value_range`,
+                float.
+            targets: Sparse labels `[N]` (or `[N, 1]`), or dense targets
+                `[N, K]` whose arg-max is the true class.
+            seed: A `keras.random.SeedGenerator` for the random search,
+                created outside the compiled function; an int only when
+                called eagerly.
+
+        Returns:
+            Adversarial images of the shape and dtype of `x`, with no
+            gradient flowing back through them.
+
+        Raises:
+            ValueError: If `x` is not of rank 4 with known height, width and
+                channels, or `seed` is an int inside a compiled function.
+        """
+        x = ops.stop_gradient(x)
+        if len(x.shape) != 4 or any(d is None for d in x.shape[1:]):
+            raise ValueError(
+                "Argument `x` must be a batch of images [N, height, width, "
+                f"channels] with known image dimensions. Received: x.shape={x.shape}"
+            )
+        if isinstance(seed, int | np.integer):
+            if backend.concrete_values(x) is None:
+                raise ValueError(
+                    "Argument `seed` must be a keras.random.SeedGenerator created "
+                    "outside the compiled function: an integer seed cannot create "
+                    f"its generator inside it. Received: seed={seed!r}"
+                )
+            seed = keras.random.SeedGenerator(int(seed))
+        height, width, channels = x.shape[1:]
+        batch = ops.shape(x)[0]
+        low, high = self.value_range
+        epsilon = ops.cast(self.epsilon, x.dtype)
+
+        clean_logits = ops.cast(model_fn(x), "float32")
+        labels = ops.argmax(dense_targets(targets, clean_logits), axis=-1)
+        one_hot = ops.one_hot(labels, clean_logits.shape[-1], dtype="float32")
+
+        def margin_and_loss(logits):
+            logits = ops.cast(logits, "float32")
+            true_logit = ops.sum(one_hot * logits, axis=-1)
+            other = ops.max(ops.where(one_hot > 0, -np.inf, logits), axis=-1)
+            margin = true_logit - other
+            if self.loss == "margin":
+                return margin, margin
+            log_probs = ops.log_softmax(logits, axis=-1)
+            return margin, ops.sum(one_hot * log_probs, axis=-1)
+
+        def random_signs(shape):
+            uniform = keras.random.uniform(shape, seed=seed)
+            return ops.where(uniform < 0.5, -1.0, 1.0)
+
+        # Examples misclassified already are left as they are.
+        clean_margin, _ = margin_and_loss(clean_logits)
+        attacked = clean_margin >= 0
+        stripes = ops.cast(random_signs((batch, 1, width, channels)), x.dtype)
+        x_init = ops.clip(x + epsilon * stripes, low, high)
+        init_margin, loss_min = margin_and_loss(model_fn(x_init))
+        x_best = ops.where(attacked[:, None, None, None], x_init, x)
+        margin_min = ops.where(attacked, init_margin, clean_margin)
+        if self.queries == 1:
+            return ops.stop_gradient(x_best)
+
+        sides = ops.convert_to_tensor(
+            self.square_sides(height, width, channels), dtype="int32"
+        )
+        x_up = ops.clip(x + epsilon, low, high)
+        x_down = ops.clip(x - epsilon, low, high)
+        rows = ops.arange(height, dtype="int32")
+        cols = ops.arange(width, dtype="int32")
+        draw_index = ops.arange(_SIGN_DRAWS, dtype="int32")
+
+        def window_mask(side):
+            """A random `side`-square per example, as a boolean `[N, h, w, 1]`."""
+            last = ops.stack([height - side, width - side])
+            uniform = keras.random.uniform((batch, 2), seed=seed)
+            corner = ops.floor(uniform * ops.cast(last + 1, "float32"))
+            corner = ops.minimum(ops.cast(corner, "int32"), last)
+            top, left = corner[:, :1], corner[:, 1:]
+            in_rows = (rows[None, :] >= top) & (rows[None, :] < top + side)
+            in_cols = (cols[None, :] >= left) & (cols[None, :] < left + side)
+            return (in_rows[:, :, None] & in_cols[:, None, :])[..., None]
+
+        def changes(window, values, x_best):
+            """Whether setting the window to `values` changes each channel, `[N, c]`."""
+            moved = ops.abs(values - x_best) > _CHANGE_TOLERANCE
+            return ops.any(window & moved, axis=(1, 2))
+
+        def condition(i, x_best, margin_min, loss_min):
+            return (i < self.queries - 1) & ops.any(margin_min >= 0)
+
+        def body(i, x_best, margin_min, loss_min):
+            active = margin_min >= 0
+            window = window_mask(ops.take(sides, i))
+            up_changes = changes(window, x_up, x_best)[:, None, :]
+            down_changes = changes(window, x_down, x_best)[:, None, :]
+            # Candidate sign vectors [N, draws, c]; the first one that changes
+            # the window is used (the first draw when none does).
+            signs = random_signs((batch, _SIGN_DRAWS, channels))
+            changed = ops.any(ops.where(signs > 0, up_changes, down_changes), axis=-1)
+            first = ops.min(ops.where(changed, draw_index, _SIGN_DRAWS), axis=1)
+            first = ops.where(first == _SIGN_DRAWS, 0, first)
+            sign = ops.take_along_axis(signs, first[:, None, None], axis=1)
+            sign = sign[:, :, None, :]
+            candidate = ops.where(window, ops.where(sign > 0, x_up, x_down), x_best)
+            margin, loss = margin_and_loss(model_fn(candidate))
+            improved = active & (loss < loss_min)
+            accepted = improved | (active & (margin < 0))
+            loss_min = ops.where(improved, loss, loss_min)
+            margin_min = ops.where(accepted, margin, margin_min)
+            x_best = ops.where(accepted[:, None, None, None], candidate, x_best)
+            return i + 1, x_best, margin_min, loss_min
+
+        _, x_best, _, _ = ops.while_loop(
+            condition,
+            body,
+            (ops.convert_to_tensor(0, "int32"), x_best, margin_min, loss_min),
+        )
+        return ops.stop_gradient(x_best)
+
+    def __call__(self, model, x, y, *, batch_size=256, seed=None):
+        """Attacks `model` on `(x, y)` in eval mode, batched and compiled.
+
+        Args:
+            model: A Keras model mapping images in `value_range` to logits.
+            x: Clean images, array-like `[N, height, width, channels]` in
+                `value_range`.
+            y: Sparse labels `[N]` (or `[N, 1]`), or one-hot targets `[N, K]`.
+            batch_size: Examples per compiled attack call.
+            seed: Integer seed of the random search (reproducible), or `None`.
+
+        Returns:
+            NumPy array of adversarial images, the shape of `x`, float32.
+
+        Raises:
+            ValueError: If `x` is not a batch of images in `value_range`, `y`
+                does not match the model's outputs, or `batch_size` is not a
+                positive integer.
+        """
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                "Argument `batch_size` must be a positive integer. "
+                f"Received: batch_size={batch_size!r}"
+            )
+        x = np.asarray(x, dtype="float32")
+        y = np.asarray(y)
+        if x.ndim != 4:
+            raise ValueError(
+                "Argument `x` must be a batch of images [N, height, width, "
+                f"channels]. Received: x.shape={x.shape}"
+            )
+        if len(x) != len(y):
+            raise ValueError(
+                "Arguments `x` and `y` must hold the same number of examples. "
+                f"Received: len(x)={len(x)}, len(y)={len(y)}"
+            )
+        backend.check_in_value_range(x, self.value_range, name="x")
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
+            num_classes = ops.shape(model(x[:1], training=False))[-1]
+            backend.check_labels_in_range(y, int(num_classes), name="y")
+        if len(x) == 0:
+            return x.copy()
+        seed_generator = keras.random.SeedGenerator(seed)
+        run = backend.compile_function(
+            lambda xb, yb: self.perturb(
+                lambda inputs: ops.cast(model(inputs, training=False), "float32"),
+                xb,
+                yb,
+                seed=seed_generator,
+            )
+        )
+        batches = [
+            run(x[i : i + batch_size], y[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+    def get_config(self):
+        return {
+            "epsilon": self.epsilon,
+            "queries": self.queries,
+            "p_init": self.p_init,
+            "value_range": list(self.value_range),
+            "loss": self.loss,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
