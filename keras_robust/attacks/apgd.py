@@ -1,0 +1,558 @@
+"""Auto-PGD (Croce & Hein 2020): PGD with momentum and an adaptive step size."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_robust import backend
+from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack
+from keras_robust.attacks.losses import (
+    cross_entropy_loss,
+    dlr_loss,
+    targeted_dlr_loss,
+)
+from keras_robust.losses.base import dense_targets
+from keras_robust.validation import validate_number
+
+LOSSES = ("ce", "dlr")
+# Guards the normalisation of the random start, as in the reference code.
+_TINY = 1e-12
+
+
+def apgd_checkpoints(steps):
+    """The iterations `0 = w_0 < w_1 < ... <= steps` where APGD checks progress.
+
+    `w_j = ceil(p_j * steps)` with `p_0 = 0`, `p_1 = 0.22` and
+    `p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)`: the periods between
+    checkpoints shrink from 22% of the budget to at least 6%. Checkpoints
+    that coincide for small `steps` are listed once.
+
+    Args:
+        steps: The number of iterations, `>= 1`.
+
+    Returns:
+        A list of ints starting with 0.
+    """
+    # The p_j in hundredths, so that the ceiling is exact.
+    previous, current = 0, 22
+    points = [0]
+    while True:
+        point = -(-current * steps // 100)
+        if point > steps:
+            return points
+        if point > points[-1]:
+            points.append(point)
+        previous, current = current, current + max(current - previous - 3, 6)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(
+            f"Argument `{name}` must be an integer >= 1. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def _per_example(values, x):
+    """Reshapes `[N]` values to broadcast against `x` `[N, ...]`."""
+    return ops.reshape(values, (-1,) + (1,) * (len(x.shape) - 1))
+
+
+def _select(mask, a, b):
+    """`a` for the examples where `mask` `[N]` holds, else `b`.
+
+    Selects on `[N, D]` views: a select broadcasting a `[N, 1, 1, 1]` mask
+    ran about 4x slower on CPU than one broadcasting `[N, 1]`.
+    """
+    shape = ops.shape(a)
+    selected = ops.where(
+        ops.expand_dims(mask, -1),
+        ops.reshape(a, (shape[0], -1)),
+        ops.reshape(b, (shape[0], -1)),
+    )
+    return ops.reshape(selected, shape)
+
+
+def _flat_reduce(reduce, x):
+    flat = ops.reshape(x, (ops.shape(x)[0], -1))
+    return _per_example(reduce(flat, axis=-1), x)
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class APGD(GradientAttack):
+    """Auto-PGD (APGD): PGD with momentum and a self-tuning step size.
+
+    APGD needs no step size: it starts with `η = 2ε` and halves it, per
+    example, at checkpoints where progress stalls, restarting that example
+    from the best point found so far. It is the first two attacks of
+    AutoAttack: APGD-CE (`loss="ce"`) and APGD-T (`loss="dlr",
+    targeted=True`).
+
+    Threat model: inputs in `value_range` (default `[0, 1]`), ε in the same
+    units (CIFAR L∞: 8/255; L2: 0.5); the adversarial point stays inside the
+    ε-ball of `norm` around the clean input and inside `value_range`. The
+    model must output logits (the DLR losses assume it).
+
+    Algorithm, with `P` the projection onto the ε-ball and the range, and
+    `dir` the sign (L∞) or the L2-normalised gradient (L2):
+
+    - start: `x⁰ = x + ε t / max|t|` with `t ~ U(-1, 1)` (L∞) or
+      `x⁰ = x + ε t / ‖t‖₂` with `t ~ N(0, 1)` (L2), clipped to the range
+      (`x⁰ = x` with `random_start=False`);
+    - `x¹ = P(x⁰ + η dir(∇f(x⁰)))`, then `z = P(xᵏ + η dir(∇f(xᵏ)))` and
+      `xᵏ⁺¹ = P(xᵏ + α (z - xᵏ) + (1 - α)(xᵏ - xᵏ⁻¹))` with `α = momentum`;
+    - at the checkpoints `w_j` (22%, 41%, 57%, 70%, 80%, 87%, 93%, 99% of
+      100 steps, see `apgd_checkpoints`), an example whose loss rose in
+      fewer than a fraction `rho` of the iterations since the last
+      checkpoint, or whose step size and best loss are both unchanged since
+      then, gets `η ← η / 2` and continues from its best point;
+    - per example the result is the first point found that the model
+      misclassifies, else the point of highest loss; examples the model
+      already misclassifies are returned unchanged.
+
+    `targeted=True` (APGD-T) maximises the targeted DLR loss once for each
+    of the `num_target_classes` highest-scoring wrong classes of the clean
+    logits; `restarts > 1` repeats each run from new random starts. Later
+    runs keep every example already misclassified, and are skipped once
+    every example of the batch is.
+
+    Calling the attack (`attack(model, x, y)`) maximises `loss` against the
+    labels. Inside a compiled step, `perturb(model_fn, x, targets=y)` does
+    the same; `perturb(model_fn, x, loss_fn)` (the interface of the other
+    attacks, used by `AdversarialModel`) maximises any per-example loss and
+    returns each example's point of highest loss (only with `loss="ce"`,
+    untargeted, since the labels are unknown there).
+
+    Args:
+        epsilon: Radius of the ε-ball, `>= 0`, in input units. Default 8/255.
+        norm: `"linf"` (default) or `"l2"`.
+        steps: Iterations per run, `>= 1`. Default 100.
+        loss: `"ce"` (cross-entropy, default) or `"dlr"` (the Difference of
+            Logits Ratio, invariant to the scale of the logits).
+        targeted: Run the targeted DLR attack against several target
+            classes (needs `loss="dlr"` and at least 4 classes).
+        num_target_classes: Target classes of the targeted attack, `>= 1`
+            and at most the number of classes minus 1. Default 9.
+        restarts: Runs from random starts (per target class), `>= 1`.
+        rho: Checkpoint threshold on the fraction of iterations whose loss
+            increased, in `(0, 1]`. Default 0.75.
+        momentum: Weight `α` of the new step against the previous update, in
+            `(0, 1]` (1: no momentum). Default 0.75.
+        random_start: Start from a random point on the boundary of the ball.
+        value_range: `(low, high)` bounds of valid inputs. Default `(0, 1)`.
+
+    Raises:
+        ValueError: For an unknown `loss` or `norm`, `targeted` with
+            `loss="ce"`, `num_target_classes` or `restarts` below 1,
+            `restarts > 1` without `random_start`, `rho` or `momentum`
+            outside `(0, 1]`, `epsilon < 0`, `steps < 1` or an invalid
+            `value_range`.
+
+    Example:
+
+    >>> import keras, numpy as np, keras_robust as kr
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> x = np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
+    >>> y = np.arange(8) % 3
+    >>> attack = kr.attacks.APGD(epsilon=0.1, steps=20, loss="dlr")
+    >>> x_adv = attack(model, x, y, seed=0)
+    >>> bool(np.abs(x_adv - x).max() <= 0.1 + 1e-6)
+    True
+
+    References:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an
+        ensemble of diverse parameter-free attacks", ICML 2020.
+    """
+
+    def __init__(
+        self,
+        epsilon=8 / 255,
+        *,
+        norm="linf",
+        steps=100,
+        loss="ce",
+        targeted=False,
+        num_target_classes=9,
+        restarts=1,
+        rho=0.75,
+        momentum=0.75,
+        random_start=True,
+        value_range=(0.0, 1.0),
+    ):
+        # The initial step size is 2ε, set once ε is validated.
+        super().__init__(
+            epsilon=epsilon,
+            step_size=1.0,
+            steps=steps,
+            norm=norm,
+            random_start=random_start,
+            value_range=value_range,
+        )
+        self.step_size = 2.0 * self.epsilon
+        if loss not in LOSSES:
+            raise ValueError(
+                f"Argument `loss` must be one of {LOSSES}. Received: loss={loss!r}"
+            )
+        self.loss = loss
+        if not isinstance(targeted, bool | np.bool_):
+            raise ValueError(
+                f"Argument `targeted` must be a bool. Received: targeted={targeted!r}"
+            )
+        self.targeted = bool(targeted)
+        if self.targeted and loss != "dlr":
+            raise ValueError(
+                'A targeted APGD needs `loss="dlr"` (the targeted DLR loss). '
+                f"Received: loss={loss!r}"
+            )
+        self.num_target_classes = _positive_int(
+            "num_target_classes", num_target_classes
+        )
+        self.restarts = _positive_int("restarts", restarts)
+        if self.restarts > 1 and not self.random_start:
+            raise ValueError(
+                "Argument `restarts` above 1 needs `random_start=True` (every run "
+                f"would start from the same point). Received: restarts={restarts!r}"
+            )
+        self.rho = validate_number("rho", rho, low=0.0, high=1.0, low_open=True)
+        self.momentum = validate_number(
+            "momentum", momentum, low=0.0, high=1.0, low_open=True
+        )
+
+    def random_delta(self, x, seed):
+        """The reference's random start, on the boundary of the ε-ball.
+
+        L∞: `ε t / max|t|` with `t ~ U(-1, 1)`; L2: `ε t / ‖t‖₂` with
+        `t ~ N(0, 1)`, per example.
+        """
+        if self.norm == "linf":
+            t = keras.random.uniform(ops.shape(x), -1.0, 1.0, dtype=x.dtype, seed=seed)
+            scale = _flat_reduce(ops.max, ops.abs(t))
+        else:
+            t = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+            scale = ops.sqrt(_flat_reduce(ops.sum, ops.square(t)))
+        return self.epsilon * t / (scale + _TINY)
+
+    def perturb(
+        self, model_fn, x, loss_fn=None, *, seed=None, start=None, targets=None
+    ):
+        """Builds adversarial examples; usable inside a compiled step.
+
+        Args:
+            model_fn: Callable mapping inputs to logits (set the train/eval
+                mode in it, e.g. `lambda x: model(x, training=False)`).
+            x: Clean inputs in `value_range`, float.
+            loss_fn: Callable mapping logits `[N, K]` to the per-example loss
+                `[N]` to maximise, instead of `targets`.
+            seed: A `keras.random.SeedGenerator` for the random starts,
+                created outside a compiled function (an int creates one,
+                which works eagerly only).
+            start: Optional starting point of the first run, replacing its
+                random start; it is projected first.
+            targets: Sparse labels `[N]` or dense targets `[N, K]`: maximise
+                the attack's `loss` against them and keep misclassified
+                points (instead of `loss_fn`).
+
+        Returns:
+            Adversarial inputs of the shape and dtype of `x`, with no
+            gradient flowing back through them.
+
+        Raises:
+            ValueError: Unless exactly one of `loss_fn` and `targets` is
+                given; for `loss_fn` with a DLR or targeted attack; for a
+                targeted attack with more target classes than wrong classes.
+        """
+        if (loss_fn is None) == (targets is None):
+            raise ValueError(
+                "Pass exactly one of `loss_fn` and `targets` to APGD.perturb. "
+                f"Received: loss_fn={loss_fn!r}, targets={targets!r}"
+            )
+        if loss_fn is not None and (self.loss != "ce" or self.targeted):
+            raise ValueError(
+                f"APGD with loss={self.loss!r} and targeted={self.targeted} "
+                "needs the labels: call `perturb(model_fn, x, targets=y)` or the "
+                f"attack itself. Received: loss_fn={loss_fn!r}"
+            )
+        x = ops.stop_gradient(x)
+        if self.epsilon == 0:
+            return x
+        if isinstance(seed, int):
+            seed = keras.random.SeedGenerator(seed)
+
+        labels = target_classes = None
+        # Examples that need no attack: those misclassified without one.
+        fooled = ops.zeros((ops.shape(x)[0],), dtype="bool")
+        if targets is not None:
+            clean_logits = ops.cast(model_fn(x), "float32")
+            targets = dense_targets(targets, clean_logits)
+            labels = ops.argmax(targets, axis=-1)
+            fooled = ops.argmax(clean_logits, axis=-1) != labels
+            if self.targeted:
+                target_classes = self._target_classes(clean_logits, targets)
+
+        num_runs = self.restarts * (self.num_target_classes if self.targeted else 1)
+
+        def run_once(run, state):
+            x_out, best_loss, fooled = state
+            target = None
+            if target_classes is not None:
+                target = ops.take(target_classes, run // self.restarts, axis=1)
+            x_start = self._start(x, seed, start, run)
+            objective = self._objective(model_fn, loss_fn, targets, labels, target)
+            x_best, loss_best, x_fool, fooled_run = self._run(x, x_start, objective)
+            newly_fooled = fooled_run & ops.logical_not(fooled)
+            x_out = _select(newly_fooled, x_fool, x_out)
+            fooled = fooled | fooled_run
+            better = ops.logical_not(fooled) & (loss_best > best_loss)
+            x_out = _select(better, x_best, x_out)
+            best_loss = ops.where(better, loss_best, best_loss)
+            return run + 1, (x_out, best_loss, fooled)
+
+        state = (x, ops.full((ops.shape(x)[0],), -np.inf, dtype="float32"), fooled)
+        if num_runs == 1:
+            _, state = run_once(0, state)
+        else:
+            _, state = ops.while_loop(
+                lambda run, state: (
+                    (run < num_runs) & ops.any(ops.logical_not(state[2]))
+                ),
+                run_once,
+                (ops.convert_to_tensor(0, dtype="int32"), state),
+            )
+        return ops.stop_gradient(state[0])
+
+    # --- the pieces of a run ----------------------------------------------------
+
+    def _target_classes(self, clean_logits, targets):
+        """The highest-scoring wrong classes of each example, `[N, T]`."""
+        num_classes = clean_logits.shape[-1]
+        if num_classes is not None and self.num_target_classes > num_classes - 1:
+            raise ValueError(
+                "Argument `num_target_classes` must be at most the number of "
+                f"classes minus 1 ({num_classes - 1}). "
+                f"Received: num_target_classes={self.num_target_classes}"
+            )
+        mask = ops.one_hot(ops.argmax(targets, axis=-1), ops.shape(clean_logits)[-1])
+        others = ops.where(mask > 0, -np.inf, clean_logits)
+        _, classes = ops.top_k(others, k=self.num_target_classes, sorted=True)
+        return classes
+
+    def _start(self, x, seed, start, run):
+        if self.random_start:
+            x_start = self.project(x + self.random_delta(x, seed), x)
+        else:
+            x_start = x
+        if start is None:
+            return x_start
+        return ops.where(run == 0, self.project(start, x), x_start)
+
+    def _objective(self, model_fn, loss_fn, targets, labels, target):
+        """Inputs to `[N, 2]`: the loss, and whether the input is misclassified.
+
+        The second column carries no gradient, so the gradient of the sum is
+        that of the loss alone.
+        """
+
+        def objective(inputs):
+            logits = model_fn(inputs)
+            if targets is None:
+                loss = ops.cast(loss_fn(logits), "float32")
+                wrong = ops.zeros_like(loss)
+            else:
+                logits = ops.cast(logits, "float32")
+                if self.targeted:
+                    loss = targeted_dlr_loss(logits, targets, target)
+                elif self.loss == "dlr":
+                    loss = dlr_loss(logits, targets)
+                else:
+                    loss = cross_entropy_loss(logits, targets)
+                wrong = ops.cast(ops.argmax(logits, axis=-1) != labels, "float32")
+            return ops.stack([loss, ops.stop_gradient(wrong)], axis=1)
+
+        return objective
+
+    def _run(self, x, x_start, objective):
+        """One APGD run from `x_start`.
+
+        Returns:
+            `(x_best, loss_best, x_fool, fooled)`: the point of highest loss
+            and its loss, the first misclassified point and whether there
+            is one, per example.
+        """
+
+        def evaluate(points):
+            values, gradient = backend.value_and_input_gradient(objective, points)
+            return values[:, 0], values[:, 1] > 0.5, gradient
+
+        checkpoints = apgd_checkpoints(self.steps)
+        is_checkpoint = np.zeros(self.steps, dtype=bool)
+        periods = np.ones(self.steps, dtype="float32")
+        for previous, point in zip(checkpoints[:-1], checkpoints[1:], strict=True):
+            # Checked after the update that produces x^point.
+            is_checkpoint[point - 1] = True
+            periods[point - 1] = point - previous
+        is_checkpoint = ops.convert_to_tensor(is_checkpoint)
+        periods = ops.convert_to_tensor(periods)
+
+        loss, wrong, gradient = evaluate(x_start)
+        step_size = ops.full(ops.shape(loss), 2.0 * self.epsilon, dtype="float32")
+
+        def step(i, state):
+            (
+                x_cur,
+                x_prev,
+                gradient,
+                loss_prev,
+                x_best,
+                gradient_best,
+                loss_best,
+                step_size,
+                increases,
+                best_at_checkpoint,
+                reduced_at_checkpoint,
+                x_fool,
+                fooled,
+            ) = state
+            alpha = ops.where(i == 0, 1.0, self.momentum)
+            alpha = ops.cast(alpha, x_cur.dtype)
+            eta = ops.cast(_per_example(step_size, x_cur), x_cur.dtype)
+            z = self.project(x_cur + eta * self.ascent_direction(gradient), x)
+            x_new = self.project(
+                x_cur + alpha * (z - x_cur) + (1.0 - alpha) * (x_cur - x_prev), x
+            )
+            loss, wrong, gradient_new = evaluate(x_new)
+
+            x_fool = _select(wrong & ops.logical_not(fooled), x_new, x_fool)
+            fooled = fooled | wrong
+            increases = increases + ops.cast(loss > loss_prev, "float32")
+            improved = loss > loss_best
+            x_best = _select(improved, x_new, x_best)
+            gradient_best = _select(improved, gradient_new, gradient_best)
+            loss_best = ops.where(improved, loss, loss_best)
+
+            checkpoint = ops.take(is_checkpoint, i)
+            # Condition 1: the loss rose in too few iterations of the period.
+            oscillating = increases < self.rho * ops.take(periods, i)
+            # Condition 2: the step size was kept at the last checkpoint and
+            # the best loss has not improved since.
+            stalled = ops.logical_not(reduced_at_checkpoint) & (
+                best_at_checkpoint >= loss_best
+            )
+            reduce = checkpoint & (oscillating | stalled)
+            step_size = ops.where(reduce, 0.5 * step_size, step_size)
+            x_next = _select(reduce, x_best, x_new)
+            gradient_next = _select(reduce, gradient_best, gradient_new)
+            reduced_at_checkpoint = ops.where(checkpoint, reduce, reduced_at_checkpoint)
+            best_at_checkpoint = ops.where(checkpoint, loss_best, best_at_checkpoint)
+            increases = ops.where(checkpoint, 0.0, increases)
+            return (
+                x_next,
+                x_cur,
+                gradient_next,
+                loss,
+                x_best,
+                gradient_best,
+                loss_best,
+                step_size,
+                increases,
+                best_at_checkpoint,
+                reduced_at_checkpoint,
+                x_fool,
+                fooled,
+            )
+
+        state = (
+            x_start,
+            x_start,
+            gradient,
+            loss,
+            x_start,
+            gradient,
+            loss,
+            step_size,
+            ops.zeros_like(loss),
+            loss,
+            # As in the reference code, condition 2 cannot hold at the first
+            # checkpoint.
+            ops.ones_like(wrong),
+            x_start,
+            wrong,
+        )
+        if self.steps <= UNROLL_MAX_STEPS:
+            for i in range(self.steps):
+                state = step(i, state)
+        else:
+            state = ops.fori_loop(0, self.steps, step, state)
+        return state[4], state[6], state[11], state[12]
+
+    # --- running the attack ---------------------------------------------------
+
+    def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):
+        """Attacks `model` on `(x, y)` outside training, batched and compiled.
+
+        Args:
+            model: A Keras model mapping inputs in `value_range` to logits.
+            x: Clean inputs, array-like `[N, ...]` in `value_range`.
+            y: Sparse labels `[N]`, or one-hot / soft targets `[N, K]` (the
+                DLR losses and the misclassification test use their arg-max).
+            batch_size: Examples per compiled attack call.
+            seed: Integer seed of the random starts (reproducible), or `None`.
+            training: Run the model in train mode during the attack instead
+                of eval mode (default).
+
+        Returns:
+            NumPy array of adversarial inputs, the shape of `x`, float32.
+
+        Raises:
+            ValueError: If `x` falls outside `value_range`, `y` does not match
+                the model's outputs, `batch_size` is not a positive integer,
+                or the model has too few classes for the loss.
+        """
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                "Argument `batch_size` must be a positive integer. "
+                f"Received: batch_size={batch_size!r}"
+            )
+        x = np.asarray(x, dtype="float32")
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(
+                "Arguments `x` and `y` must hold the same number of examples. "
+                f"Received: len(x)={len(x)}, len(y)={len(y)}"
+            )
+        backend.check_in_value_range(x, self.value_range, name="x")
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
+            num_classes = ops.shape(model(x[:1], training=False))[-1]
+            backend.check_labels_in_range(y, int(num_classes), name="y")
+        seed_generator = keras.random.SeedGenerator(seed)
+
+        run = backend.compile_function(
+            lambda xb, yb: self.perturb(
+                lambda inputs: ops.cast(model(inputs, training=training), "float32"),
+                xb,
+                targets=yb,
+                seed=seed_generator,
+            )
+        )
+        batches = [
+            run(x[i : i + batch_size], y[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+    def get_config(self):
+        config = super().get_config()
+        # The step size is not an argument: APGD starts from 2ε.
+        del config["step_size"]
+        return {
+            **config,
+            "loss": self.loss,
+            "targeted": self.targeted,
+            "num_target_classes": self.num_target_classes,
+            "restarts": self.restarts,
+            "rho": self.rho,
+            "momentum": self.momentum,
+        }
