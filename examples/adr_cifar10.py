@@ -71,9 +71,7 @@ def main(argv=None):
     base = kr.models.resnet18(
         num_classes=kr.data.NUM_CLASSES[args.dataset], weight_decay=5e-4
     )
-    attack = kr.attacks.PGD(
-        epsilon=8 / 255, step_size=2 / 255, steps=args.attack_steps
-    )
+    attack = kr.attacks.PGD(epsilon=8 / 255, step_size=2 / 255, steps=args.attack_steps)
     model = kr.AdversarialModel(base, attack=attack, seed=args.seed)
     learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(
         boundaries=[
