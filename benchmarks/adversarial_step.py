@@ -166,13 +166,15 @@ def main():
         "--threads", type=int, default=1, help="TF intra/inter-op threads (0: all)"
     )
     parser.add_argument("--no-xla", action="store_true", help="graph mode only")
+    parser.add_argument("--xla-only", action="store_true", help="XLA only")
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     results = []
-    for jit_compile in (False,) if args.no_xla else (False, True):
+    modes = (False,) if args.no_xla else (True,) if args.xla_only else (False, True)
+    for jit_compile in modes:
         for clean_metrics in (True, False):
             result = run(jit_compile, clean_metrics, args)
             print(json.dumps(result), flush=True)

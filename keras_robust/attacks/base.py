@@ -221,24 +221,42 @@ class GradientAttack:
             backend.check_labels_in_range(y, int(num_classes), name="y")
         seed_generator = keras.random.SeedGenerator(seed)
 
-        def loss_for(targets):
-            return lambda logits: cross_entropy(
-                dense_targets(targets, logits), ops.log_softmax(logits, axis=-1)
-            )
+        def model_fn(inputs):
+            return ops.cast(model(inputs, training=training), "float32")
 
-        run = backend.compile_function(
-            lambda xb, yb: self.perturb(
-                lambda inputs: ops.cast(model(inputs, training=training), "float32"),
-                xb,
-                loss_for(yb),
-                seed=seed_generator,
-            )
-        )
+        def run_batch(xb, yb):
+            x_best = None
+            for _ in range(getattr(self, "restarts", 1)):
+                x_adv = self.perturb(
+                    model_fn, xb, self.loss_fn(yb), seed=seed_generator
+                )
+                if x_best is None:
+                    x_best = x_adv
+                    continue
+                # Keep each example's first misclassified point.
+                logits = model_fn(x_best)
+                labels = ops.argmax(dense_targets(yb, logits), axis=-1)
+                fooled = ops.argmax(logits, axis=-1) != labels
+                fooled = ops.reshape(fooled, (-1,) + (1,) * (len(xb.shape) - 1))
+                x_best = ops.where(fooled, x_best, x_adv)
+            return x_best
+
+        run = backend.compile_function(run_batch)
         batches = [
             run(x[i : i + batch_size], y[i : i + batch_size])
             for i in range(0, len(x), batch_size)
         ]
         return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+    def loss_fn(self, targets):
+        """The per-example loss the attack maximises, against `targets`.
+
+        Cross-entropy of the logits against the targets (sparse, one-hot or
+        soft); subclasses may choose another loss.
+        """
+        return lambda logits: cross_entropy(
+            dense_targets(targets, logits), ops.log_softmax(logits, axis=-1)
+        )
 
     def get_config(self):
         return {

@@ -4,6 +4,10 @@ import keras
 import numpy as np
 
 from keras_robust.attacks.base import GradientAttack
+from keras_robust.attacks.losses import margin_loss
+from keras_robust.losses.base import dense_targets
+
+LOSSES = ("ce", "margin")
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -29,10 +33,19 @@ class PGD(GradientAttack):
         norm: `"linf"` (default) or `"l2"`.
         random_start: Start from a uniformly random point of the ε-ball.
         value_range: `(low, high)` bounds of valid inputs. Default `(0, 1)`.
+        restarts: Number of runs from new random starts when the attack is
+            called on a model; each example keeps its first misclassified
+            point. Needs `random_start=True` when `> 1`. Default 1.
+        loss: The loss maximised when the attack is called on a model:
+            `"ce"` (cross-entropy, default) or `"margin"` (Carlini–Wagner's
+            `max_{i≠y} z_i − z_y`, in logit units, which keeps working where
+            cross-entropy saturates). Inside `AdversarialModel` the
+            objective's loss is used.
 
     Raises:
         ValueError: For `epsilon < 0`, `step_size <= 0`, `steps < 1`, an
-            unknown `norm` or an invalid `value_range`.
+            unknown `norm` or `loss`, `restarts < 1`, or an invalid
+            `value_range`.
 
     Example:
 
@@ -57,6 +70,8 @@ class PGD(GradientAttack):
         norm="linf",
         random_start=True,
         value_range=(0.0, 1.0),
+        restarts=1,
+        loss="ce",
     ):
         valid_steps = (
             isinstance(steps, int | np.integer)
@@ -76,3 +91,28 @@ class PGD(GradientAttack):
             random_start=random_start,
             value_range=value_range,
         )
+        if (
+            isinstance(restarts, bool)
+            or not isinstance(restarts, int | np.integer)
+            or restarts < 1
+            or (restarts > 1 and not self.random_start)
+        ):
+            raise ValueError(
+                "Argument `restarts` must be an integer >= 1 (and > 1 only with "
+                f"random_start=True). Received: restarts={restarts!r}"
+            )
+        self.restarts = int(restarts)
+        if loss not in LOSSES:
+            raise ValueError(
+                f"Argument `loss` must be one of {sorted(LOSSES)}. "
+                f"Received: loss={loss!r}"
+            )
+        self.loss = loss
+
+    def loss_fn(self, targets):
+        if self.loss == "ce":
+            return super().loss_fn(targets)
+        return lambda logits: margin_loss(logits, dense_targets(targets, logits))
+
+    def get_config(self):
+        return {**super().get_config(), "restarts": self.restarts, "loss": self.loss}

@@ -434,7 +434,7 @@ class AdversarialModel(keras.Model):
             x = backend.check_in_value_range(x, self.eval_attack.value_range, "x")
             eval_fn = self._attack_model_fn(False)
             x_adv = self.eval_attack.perturb(
-                eval_fn, x, _cross_entropy_against(y), seed=self.seed_generator
+                eval_fn, x, self.eval_attack.loss_fn(y), seed=self.seed_generator
             )
             adv_logits = eval_fn(x_adv)
         return self._update_metrics(x, y, sample_weight, loss, logits, adv_logits)

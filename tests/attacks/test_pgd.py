@@ -182,6 +182,8 @@ def test_serialization_round_trip(mlp):
         "norm": "l2",
         "random_start": True,
         "value_range": [0.0, 1.0],
+        "restarts": 1,
+        "loss": "ce",
     }
     np.testing.assert_array_equal(
         restored(model, x[:50], y[:50], seed=3), attack(model, x[:50], y[:50], seed=3)
@@ -204,3 +206,48 @@ def test_labels_outside_the_models_classes_raise(mlp):
         match=r"`y` holds class labels outside \[0, 10\). Received: y containing",
     ):
         PGD(epsilon=0.1)(model, x[:20], y[:20] + 15)
+
+
+def test_restarts_never_weaken_the_attack(mlp):
+    model, x, y = mlp
+    x, y = x[:200], y[:200]
+    single = PGD(epsilon=0.1, steps=5)(model, x, y, seed=0)
+    several = PGD(epsilon=0.1, steps=5, restarts=4)(model, x, y, seed=0)
+    assert np.abs(several - x).max() <= 0.1 + 1e-6
+
+    def accuracy(x_adv):
+        return float(np.mean(model.predict(x_adv, verbose=0).argmax(-1) == y))
+
+    # The first restart is the single run; later ones only add successes.
+    assert accuracy(several) <= accuracy(single)
+    fooled_once = model.predict(single, verbose=0).argmax(-1) != y
+    np.testing.assert_array_equal(several[fooled_once], single[fooled_once])
+
+
+def test_margin_loss_survives_saturated_logits(mlp):
+    model, x, y = mlp
+    x, y = x[:200], y[:200]
+    scaled = keras.Sequential([model, keras.layers.Rescaling(1000.0)])
+
+    def accuracy(attack):
+        x_adv = attack(scaled, x, y, seed=0)
+        return float(np.mean(scaled.predict(x_adv, verbose=0).argmax(-1) == y))
+
+    ce = accuracy(PGD(epsilon=0.1, steps=10))
+    margin = accuracy(PGD(epsilon=0.1, steps=10, loss="margin"))
+    # Cross-entropy saturates at logits x 1000 (zero gradients for confident
+    # examples); the margin loss does not.
+    assert margin < ce - 0.2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"restarts": 0}, "Received: restarts=0"),
+        ({"restarts": 2, "random_start": False}, "Received: restarts=2"),
+        ({"loss": "dlr"}, "Received: loss='dlr'"),
+    ],
+)
+def test_bad_restarts_and_loss(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PGD(epsilon=0.1, **kwargs)
