@@ -135,8 +135,9 @@ def test_standard_ensemble_on_an_undefended_model(digits_model):
     assert values == sorted(values, reverse=True)  # cumulative
     assert report["robust_accuracy"] == values[-1]
     pgd = _accuracy(model, PGD(0.1, steps=20)(model, x, y, seed=0), y)
-    # The ensemble is at least as strong as PGD-20 (observed: ensemble 0.52,
-    # PGD-20 0.55 on this model).
+    # The ensemble is at least as strong as PGD-20 (observed on these 64
+    # examples: clean 0.92, after APGD-CE 0.42, after APGD-T 0.375, after
+    # Square 0.375; PGD-20 alone 0.42).
     assert report["robust_accuracy"] <= pgd + 0.02
     assert report["failed_checks"] == []
     assert report["settings"]["attacks"]["apgd-t"]["targeted"] is True
