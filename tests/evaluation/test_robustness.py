@@ -126,6 +126,7 @@ def test_bad_data_raises(digits_model):
         evaluate_robustness(model, 3, EPSILON, attacks=[PGD(EPSILON)], verbose=0)
 
 
+@pytest.mark.slow
 def test_standard_ensemble_on_an_undefended_model(digits_model):
     model, x, y = digits_model
     x, y = x[:64], y[:64]
@@ -143,6 +144,7 @@ def test_standard_ensemble_on_an_undefended_model(digits_model):
     assert report["settings"]["attacks"]["apgd-t"]["targeted"] is True
 
 
+@pytest.mark.slow
 def test_black_box_warning_on_a_gradient_masked_model(digits_model):
     from tests.evaluation.test_checks import _masked
 

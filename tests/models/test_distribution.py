@@ -2,7 +2,8 @@
 
 Each configuration runs `distributed_run.py` in its own process (logical
 devices and the collective runtime are fixed when TensorFlow starts), on the
-same global batches, and compares the trained weights and logs.
+same global batches, and compares the trained weights and logs. Slow (about
+a minute): run with `python -m pytest -m slow`.
 """
 
 import json
@@ -64,6 +65,7 @@ def _assert_same_training(reference, other):
     assert not np.allclose(weights[0], 0)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_devices_equals_one_device(single_device, tmp_path):
     output = tmp_path / "mirrored.npz"
     _wait([_run("mirrored", output)])
@@ -78,6 +80,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_strategy_with_two_workers_equals_one_device(
     single_device, tmp_path
 ):
