@@ -195,7 +195,7 @@ def test_repr_shows_the_settings():
     text = repr(PGD(epsilon=0.25, step_size=0.05, steps=4, random_start=False))
     assert text == (
         "PGD(epsilon=0.25, step_size=0.05, steps=4, norm='linf', "
-        "random_start=False, value_range=[0.0, 1.0])"
+        "random_start=False, value_range=[0.0, 1.0], restarts=1, loss='ce')"
     )
 
 
