@@ -5,7 +5,11 @@ import numpy as np
 from keras import ops
 
 from keras_robust import backend
-from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack
+from keras_robust.attacks.base import (
+    UNROLL_MAX_STEPS,
+    GradientAttack,
+    run_in_batches,
+)
 from keras_robust.attacks.losses import (
     cross_entropy_loss,
     dlr_loss,
@@ -507,41 +511,17 @@ class APGD(GradientAttack):
                 the model's outputs, `batch_size` is not a positive integer,
                 or the model has too few classes for the loss.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or batch_size < 1
-        ):
-            raise ValueError(
-                "Argument `batch_size` must be a positive integer. "
-                f"Received: batch_size={batch_size!r}"
-            )
-        x = np.asarray(x, dtype="float32")
-        y = np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(
-                "Arguments `x` and `y` must hold the same number of examples. "
-                f"Received: len(x)={len(x)}, len(y)={len(y)}"
-            )
-        backend.check_in_value_range(x, self.value_range, name="x")
-        if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
-            num_classes = ops.shape(model(x[:1], training=False))[-1]
-            backend.check_labels_in_range(y, int(num_classes), name="y")
         seed_generator = keras.random.SeedGenerator(seed)
 
-        run = backend.compile_function(
-            lambda xb, yb: self.perturb(
+        def run_batch(xb, yb):
+            return self.perturb(
                 lambda inputs: ops.cast(model(inputs, training=training), "float32"),
                 xb,
                 targets=yb,
                 seed=seed_generator,
             )
-        )
-        batches = [
-            run(x[i : i + batch_size], y[i : i + batch_size])
-            for i in range(0, len(x), batch_size)
-        ]
-        return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
 
     def get_config(self):
         config = super().get_config()

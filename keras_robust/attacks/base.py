@@ -28,6 +28,54 @@ def _flat_norm(x):
     return ops.reshape(norm, (-1,) + (1,) * (len(x.shape) - 1))
 
 
+def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
+    """Checks an attack's inputs, then runs `batch_fn` compiled, batch by batch.
+
+    Args:
+        batch_fn: `(x_batch, y_batch) -> x_adv_batch`, traced into a graph.
+        model: The attacked Keras model (used for the label check).
+        x: Inputs, array-like `[N, ...]`, in `value_range`.
+        y: Sparse labels `[N]` (or `[N, 1]`), or dense targets `[N, K]`.
+        value_range: `(low, high)` of valid inputs.
+        batch_size: Examples per compiled call, a positive integer.
+
+    Returns:
+        NumPy float32 array of adversarial inputs, the shape of `x`.
+
+    Raises:
+        ValueError: For a bad `batch_size`, `len(x) != len(y)`, inputs
+            outside `value_range` or labels outside the model's classes.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or (batch_size < 1)
+    ):
+        raise ValueError(
+            "Argument `batch_size` must be a positive integer. "
+            f"Received: batch_size={batch_size!r}"
+        )
+    x = np.asarray(x, dtype="float32")
+    y = np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(
+            "Arguments `x` and `y` must hold the same number of examples. "
+            f"Received: len(x)={len(x)}, len(y)={len(y)}"
+        )
+    if len(x) == 0:
+        return x.copy()
+    backend.check_in_value_range(x, value_range, name="x")
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
+        num_classes = ops.shape(model(x[:1], training=False))[-1]
+        backend.check_labels_in_range(y, int(num_classes), name="y")
+    run = backend.compile_function(batch_fn)
+    batches = [
+        run(x[i : i + batch_size], y[i : i + batch_size])
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+
 class GradientAttack:
     """Projected gradient ascent on a loss, inside an ε-ball and a value range.
 
@@ -197,28 +245,6 @@ class GradientAttack:
             ValueError: If `x` falls outside `value_range`, `y` does not match
                 the model's outputs, or `batch_size` is not a positive integer.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or batch_size < 1
-        ):
-            raise ValueError(
-                "Argument `batch_size` must be a positive integer. "
-                f"Received: batch_size={batch_size!r}"
-            )
-        x = np.asarray(x, dtype="float32")
-        y = np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(
-                "Arguments `x` and `y` must hold the same number of examples. "
-                f"Received: len(x)={len(x)}, len(y)={len(y)}"
-            )
-        if len(x) == 0:
-            return x.copy()
-        backend.check_in_value_range(x, self.value_range, name="x")
-        if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
-            num_classes = ops.shape(model(x[:1], training=False))[-1]
-            backend.check_labels_in_range(y, int(num_classes), name="y")
         seed_generator = keras.random.SeedGenerator(seed)
 
         def model_fn(inputs):
@@ -241,12 +267,7 @@ class GradientAttack:
                 x_best = ops.where(fooled, x_best, x_adv)
             return x_best
 
-        run = backend.compile_function(run_batch)
-        batches = [
-            run(x[i : i + batch_size], y[i : i + batch_size])
-            for i in range(0, len(x), batch_size)
-        ]
-        return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
 
     def loss_fn(self, targets):
         """The per-example loss the attack maximises, against `targets`.
