@@ -229,10 +229,12 @@ class APGD(GradientAttack):
         `t ~ N(0, 1)`, per example.
         """
         if self.norm == "linf":
-            t = keras.random.uniform(ops.shape(x), -1.0, 1.0, dtype=x.dtype, seed=seed)
+            t = backend.random.uniform(
+                ops.shape(x), -1.0, 1.0, dtype=x.dtype, seed=seed
+            )
             scale = _flat_reduce(ops.max, ops.abs(t))
         else:
-            t = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+            t = backend.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
             scale = ops.sqrt(_flat_reduce(ops.sum, ops.square(t)))
         return self.epsilon * t / (scale + _TINY)
 

@@ -149,15 +149,15 @@ class GradientAttack:
     def random_delta(self, x, seed):
         """A uniformly random perturbation inside the ε-ball."""
         if self.norm == "linf":
-            return keras.random.uniform(
+            return backend.random.uniform(
                 ops.shape(x), -self.epsilon, self.epsilon, dtype=x.dtype, seed=seed
             )
-        direction = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+        direction = backend.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
         direction = direction / ops.maximum(_flat_norm(direction), _TINY)
         dims = int(np.prod(x.shape[1:]))
         # An integer seed draws statelessly: offset it for an independent draw.
         radius_seed = seed + 1 if isinstance(seed, int) else seed
-        radius = keras.random.uniform(
+        radius = backend.random.uniform(
             (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1),
             dtype=x.dtype,
             seed=radius_seed,

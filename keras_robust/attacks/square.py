@@ -234,7 +234,7 @@ class Square:
             return margin, ops.sum(one_hot * log_probs, axis=-1)
 
         def random_signs(shape):
-            uniform = keras.random.uniform(shape, seed=seed)
+            uniform = backend.random.uniform(shape, seed=seed)
             return ops.where(uniform < 0.5, -1.0, 1.0)
 
         # Examples misclassified already are left as they are.
@@ -260,7 +260,7 @@ class Square:
         def window_mask(side):
             """A random `side`-square per example, as a boolean `[N, h, w, 1]`."""
             last = ops.stack([height - side, width - side])
-            uniform = keras.random.uniform((batch, 2), seed=seed)
+            uniform = backend.random.uniform((batch, 2), seed=seed)
             corner = ops.floor(uniform * ops.cast(last + 1, "float32"))
             corner = ops.minimum(ops.cast(corner, "int32"), last)
             top, left = corner[:, :1], corner[:, 1:]

@@ -1,5 +1,6 @@
 """Backend-specific mechanics. The only package that imports TensorFlow."""
 
+from keras_robust.backend import random
 from keras_robust.backend.checks import check_labels_in_range, concrete_values
 from keras_robust.backend.gradients import (
     GradientTape,
@@ -24,6 +25,7 @@ __all__ = [
     "first_local_value",
     "in_multi_worker_mode",
     "num_replicas_in_sync",
+    "random",
     "scale_loss_for_distribution",
     "unscale_loss_for_distribution",
     "value_and_input_gradient",

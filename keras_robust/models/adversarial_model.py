@@ -319,7 +319,7 @@ class AdversarialModel(keras.Model):
         return lambda inputs: self._logits(inputs, training)
 
     def _gaussian_start(self, x):
-        noise = keras.random.normal(
+        noise = backend.random.normal(
             ops.shape(x),
             stddev=GAUSSIAN_START_STD,
             dtype=x.dtype,
