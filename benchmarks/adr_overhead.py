@@ -3,7 +3,7 @@
 Both sides are `AdversarialModel.fit` with the same CNN, weights, batches
 and PGD-10 attack; ADR adds one teacher forward pass on the clean batch,
 the rectification and the EMA update of the teacher per step. The sides
-run interleaved (A B A B ...) and the median per-round ratio is reported,
+run interleaved (A B, B A, A B, ...) and the median per-round ratio is reported,
 for graph mode and for XLA.
 
     python benchmarks/adr_overhead.py                 # CPU, 1 thread
@@ -56,9 +56,14 @@ def run(jit_compile, args):
 
     fit(plain, 2), fit(adr, 2)  # trace and compile
     plain_times, adr_times = [], []
-    for _ in range(args.rounds):
-        plain_times.append(fit(plain, args.steps))
-        adr_times.append(fit(adr, args.steps))
+    for round_index in range(args.rounds):
+        # Alternate which side goes first (A B, B A, ...).
+        if round_index % 2:
+            adr_times.append(fit(adr, args.steps))
+            plain_times.append(fit(plain, args.steps))
+        else:
+            plain_times.append(fit(plain, args.steps))
+            adr_times.append(fit(adr, args.steps))
     ratios = [a / b for a, b in zip(adr_times, plain_times, strict=True)]
     return {
         "jit_compile": jit_compile,
@@ -73,7 +78,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-xla", action="store_true")
     args = parser.parse_args()

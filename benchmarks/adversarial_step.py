@@ -6,8 +6,8 @@ attack with the model in train mode, a cross-entropy SGD step on the
 adversarial batch, and loss / accuracy / robust-accuracy metrics (with
 `--clean-metrics`, one extra eval-mode forward pass on the clean batch for
 the clean accuracy, as `AdversarialModel` does by default). The two sides
-run interleaved (A B A B ...) and the median time per step is reported,
-for graph mode and for XLA.
+run interleaved (A B, B A, A B, ...) and the median of the per-round
+ratios is reported, for graph mode and for XLA.
 
     python benchmarks/adversarial_step.py                 # CPU, 1 thread
     python benchmarks/adversarial_step.py --threads 0     # all cores
@@ -141,9 +141,15 @@ def run(jit_compile, clean_metrics, args):
     time_loop(hand_step, iterator, 2)
 
     ours_times, hand_times = [], []
-    for _ in range(args.rounds):
-        ours_times.append(time_fit(ours, dataset, args.steps))
-        hand_times.append(time_loop(hand_step, iterator, args.steps))
+    for round_index in range(args.rounds):
+        # Alternate which side goes first (A B, B A, ...), so that a drift
+        # of the machine's speed within a round favours neither side.
+        if round_index % 2:
+            hand_times.append(time_loop(hand_step, iterator, args.steps))
+            ours_times.append(time_fit(ours, dataset, args.steps))
+        else:
+            ours_times.append(time_fit(ours, dataset, args.steps))
+            hand_times.append(time_loop(hand_step, iterator, args.steps))
     ratios = [a / b for a, b in zip(ours_times, hand_times, strict=True)]
     return {
         "jit_compile": jit_compile,
@@ -161,7 +167,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument(
         "--threads", type=int, default=1, help="TF intra/inter-op threads (0: all)"
     )
