@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_robust as kr
 from keras_robust.backend import random
 
 SHAPE = (4, 6, 6, 3)
@@ -56,3 +57,31 @@ def test_seed_none_draws_fresh_values():
 def test_bad_seed_is_rejected(seed):
     with pytest.raises(ValueError, match=r"Argument `seed`.*Received: seed="):
         random.uniform(SHAPE, seed=seed)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        kr.attacks.PGD(epsilon=0.1, steps=2),
+        kr.attacks.PGD(epsilon=0.5, steps=2, norm="l2"),
+        kr.attacks.APGD(epsilon=0.1, steps=2),
+    ],
+    ids=["pgd-linf", "pgd-l2", "apgd"],
+)
+def test_attack_random_start_avoids_the_slow_xla_sampler(attack):
+    # `alg="auto_select"` reaches XLA through a key/counter conversion that
+    # compiles to a slow loop fusion on CPU (keras_robust/backend/random.py);
+    # the attacks must draw their random starts on explicit Philox instead.
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    seed = keras.random.SeedGenerator(0)
+    x = tf.fill((4, 6), 0.5)
+    y = tf.constant([0, 1, 2, 0])
+
+    def run(x, y):
+        return attack.perturb(model, x, attack.loss_fn(y), seed=seed)
+
+    hlo = tf.function(run, jit_compile=True).experimental_get_compiler_ir(x, y)(
+        stage="hlo"
+    )
+    assert "rng-bit-generator" in hlo  # the random start is drawn
+    assert "StatelessRandomGetKeyCounter" not in hlo
