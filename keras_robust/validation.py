@@ -1,6 +1,7 @@
 """Argument validation shared by every module."""
 
 import math
+import numbers
 
 
 def validate_number(name, value, *, low=None, high=None, low_open=False):
@@ -37,3 +38,35 @@ def validate_number(name, value, *, low=None, high=None, low_open=False):
             f"Received: {name}={value!r}"
         )
     return number
+
+
+def validate_integer(name, value, *, low=1, allow_none=False):
+    """Checks that a count (steps, batch size, classes, ...) is an integer.
+
+    Python and NumPy integers are accepted; `bool` is not.
+
+    Args:
+        name: Argument name, used in the error message.
+        value: The value received.
+        low: Smallest allowed value.
+        allow_none: Whether `None` is accepted (and returned as is).
+
+    Returns:
+        `value` as a Python int (or `None`).
+
+    Raises:
+        ValueError: When `value` is not an integer `>= low`.
+    """
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+    ):
+        alternative = " or None" if allow_none else ""
+        raise ValueError(
+            f"Argument `{name}` must be an integer >= {low}{alternative}. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)

@@ -16,7 +16,7 @@ from keras_robust.attacks.losses import (
     targeted_dlr_loss,
 )
 from keras_robust.losses.base import dense_targets
-from keras_robust.validation import validate_number
+from keras_robust.validation import validate_integer, validate_number
 
 LOSSES = ("ce", "dlr")
 # Guards the normalisation of the random start, as in the reference code.
@@ -47,14 +47,6 @@ def apgd_checkpoints(steps):
         if point > points[-1]:
             points.append(point)
         previous, current = current, current + max(current - previous - 3, 6)
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(
-            f"Argument `{name}` must be an integer >= 1. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _per_example(values, x):
@@ -208,10 +200,10 @@ class APGD(GradientAttack):
                 'A targeted APGD needs `loss="dlr"` (the targeted DLR loss). '
                 f"Received: loss={loss!r}"
             )
-        self.num_target_classes = _positive_int(
+        self.num_target_classes = validate_integer(
             "num_target_classes", num_target_classes
         )
-        self.restarts = _positive_int("restarts", restarts)
+        self.restarts = validate_integer("restarts", restarts)
         if self.restarts > 1 and not self.random_start:
             raise ValueError(
                 "Argument `restarts` above 1 needs `random_start=True` (every run "

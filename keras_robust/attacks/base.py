@@ -9,7 +9,7 @@ from keras import ops
 from keras_robust import backend
 from keras_robust.losses.base import dense_targets
 from keras_robust.losses.soft_targets import cross_entropy
-from keras_robust.validation import validate_number
+from keras_robust.validation import validate_integer, validate_number
 
 NORMS = ("linf", "l2")
 # Attacks of at most this many steps are unrolled at trace time: under XLA a
@@ -46,15 +46,7 @@ def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
         ValueError: For a bad `batch_size`, `len(x) != len(y)`, inputs
             outside `value_range` or labels outside the model's classes.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or (batch_size < 1)
-    ):
-        raise ValueError(
-            "Argument `batch_size` must be a positive integer. "
-            f"Received: batch_size={batch_size!r}"
-        )
+    validate_integer("batch_size", batch_size)
     x = np.asarray(x, dtype="float32")
     y = np.asarray(y)
     if len(x) != len(y):
@@ -113,15 +105,7 @@ class GradientAttack:
     ):
         self.epsilon = validate_number("epsilon", epsilon, low=0.0)
         self.step_size = validate_number("step_size", step_size, low=0.0, low_open=True)
-        if (
-            isinstance(steps, bool)
-            or not isinstance(steps, int | np.integer)
-            or steps < 1
-        ):
-            raise ValueError(
-                f"Argument `steps` must be an integer >= 1. Received: steps={steps!r}"
-            )
-        self.steps = int(steps)
+        self.steps = validate_integer("steps", steps)
         if norm not in NORMS:
             raise ValueError(
                 f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}"

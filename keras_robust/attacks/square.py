@@ -9,7 +9,7 @@ from keras import ops
 from keras_robust import backend
 from keras_robust.attacks.base import run_in_batches
 from keras_robust.losses.base import dense_targets
-from keras_robust.validation import validate_number
+from keras_robust.validation import validate_integer, validate_number
 
 LOSSES = ("margin", "ce")
 # The reference schedule halves p after these iterations of a 10,000-query
@@ -146,16 +146,7 @@ class Square:
         loss="margin",
     ):
         self.epsilon = validate_number("epsilon", epsilon, low=0.0)
-        if (
-            isinstance(queries, bool)
-            or not isinstance(queries, int | np.integer)
-            or queries < 1
-        ):
-            raise ValueError(
-                "Argument `queries` must be an integer >= 1. "
-                f"Received: queries={queries!r}"
-            )
-        self.queries = int(queries)
+        self.queries = validate_integer("queries", queries)
         self.p_init = validate_number("p_init", p_init, low=0.0, low_open=True, high=1)
         try:
             low, high = (float(v) for v in value_range)

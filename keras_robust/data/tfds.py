@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from keras_robust.validation import validate_integer
+
 # Number of classes of the datasets the examples and the CLI know by name.
 NUM_CLASSES = {
     "cifar10": 10,
@@ -60,15 +62,7 @@ def load_tfds(
     """
     import tensorflow_datasets as tfds
 
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or (batch_size < 1)
-    ):
-        raise ValueError(
-            "Argument `batch_size` must be a positive integer. "
-            f"Received: batch_size={batch_size!r}"
-        )
+    validate_integer("batch_size", batch_size)
     dataset = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
     dataset = dataset.map(
         lambda image, label: (

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_robust.validation import validate_integer
+
 
 def expected_calibration_error(logits, labels, num_bins=15):
     """Expected calibration error (ECE) over equal-width confidence bins.
@@ -35,11 +37,7 @@ def expected_calibration_error(logits, labels, num_bins=15):
             f"examples. Received: logits.shape={logits.shape}, "
             f"labels.shape={labels.shape}"
         )
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(
-            "Argument `num_bins` must be a positive integer. "
-            f"Received: num_bins={num_bins!r}"
-        )
+    num_bins = validate_integer("num_bins", num_bins)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     confidence = probs.max(axis=-1)

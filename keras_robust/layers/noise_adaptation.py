@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_robust.validation import validate_integer
+
 # Smallest transition probability used inside a logarithm. A zero entry of a
 # fixed matrix gives a log-probability of about -27.6 instead of -inf, which
 # keeps gradients finite when a class never occurs as a noisy label.
@@ -15,16 +17,7 @@ _ROW_SUM_ATOL = 1e-4
 
 
 def _validate_num_classes(num_classes):
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, int | np.integer)
-        or num_classes < 2
-    ):
-        raise ValueError(
-            "Argument `num_classes` must be an integer >= 2. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    return int(num_classes)
+    return validate_integer("num_classes", num_classes, low=2)
 
 
 def _validate_transition(transition, num_classes):

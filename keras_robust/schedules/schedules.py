@@ -13,22 +13,11 @@ import numbers
 import keras
 from keras import ops
 
-from keras_robust.validation import validate_number
+from keras_robust.validation import validate_integer, validate_number
 
 
 def _validate_total_steps(total_steps):
-    if total_steps is None:
-        return None
-    if (
-        isinstance(total_steps, bool)
-        or not isinstance(total_steps, numbers.Integral)
-        or total_steps < 1
-    ):
-        raise ValueError(
-            "Argument `total_steps` must be a positive integer or None. "
-            f"Received: total_steps={total_steps!r}"
-        )
-    return int(total_steps)
+    return validate_integer("total_steps", total_steps, allow_none=True)
 
 
 class Schedule:
