@@ -21,7 +21,6 @@ import tensorflow as tf
 from adversarial_step import EPSILON, small_cnn
 
 import keras_robust as kr
-from keras_robust.attacks import cross_entropy_loss
 
 
 def compiled_attacks(model, steps):
@@ -35,15 +34,10 @@ def compiled_attacks(model, steps):
     pgd = kr.attacks.PGD(epsilon=EPSILON, step_size=EPSILON / 4, steps=steps)
     return {
         "APGD-CE": tf.function(
-            lambda x, y: apgd.perturb(model_fn, x, targets=y, seed=seed)
+            lambda x, y: apgd.perturb(model_fn, x, y, seed=seed)
         ),
         "PGD": tf.function(
-            lambda x, y: pgd.perturb(
-                model_fn,
-                x,
-                lambda logits: cross_entropy_loss(logits, tf.one_hot(y, 10)),
-                seed=seed,
-            )
+            lambda x, y: pgd.perturb(model_fn, x, y, seed=seed)
         ),
     }
 

@@ -11,6 +11,7 @@ from keras_robust import (  # noqa: E402
     losses,
     models,
     schedules,
+    training,
 )
 from keras_robust.models import AdversarialModel  # noqa: E402
 
@@ -24,5 +25,6 @@ __all__ = [
     "losses",
     "models",
     "schedules",
+    "training",
     "__version__",
 ]

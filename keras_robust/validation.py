@@ -3,6 +3,8 @@
 import math
 import numbers
 
+import numpy as np
+
 
 def validate_number(name, value, *, low=None, high=None, low_open=False):
     """Checks that a loss hyperparameter is a finite number within bounds.
@@ -70,3 +72,61 @@ def validate_integer(name, value, *, low=1, allow_none=False):
             f"Received: {name}={value!r}"
         )
     return int(value)
+
+
+def validate_bool(name, value):
+    """Checks that a flag is a bool (Python or NumPy).
+
+    Returns:
+        `value` as a Python bool.
+
+    Raises:
+        ValueError: When `value` is not a bool.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"Argument `{name}` must be a bool. Received: {name}={value!r}"
+        )
+    return bool(value)
+
+
+def validate_choice(name, value, choices, *, allow_none=False):
+    """Checks that a string option is one of `choices`.
+
+    Returns:
+        `value` unchanged.
+
+    Raises:
+        ValueError: When `value` is not one of `choices` (or `None` when
+            allowed).
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or value not in choices:
+        alternative = " or None" if allow_none else ""
+        raise ValueError(
+            f"Argument `{name}` must be one of {tuple(choices)}{alternative}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def validate_value_range(value_range):
+    """Checks a `(low, high)` pair of finite numbers with `low < high`.
+
+    Returns:
+        `(low, high)` as Python floats.
+
+    Raises:
+        ValueError: For anything else.
+    """
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        low, high = math.nan, math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(
+            "Argument `value_range` must be a pair (low, high) of finite "
+            f"numbers with low < high. Received: value_range={value_range!r}"
+        )
+    return (low, high)

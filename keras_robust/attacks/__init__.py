@@ -1,11 +1,13 @@
 """Adversarial attacks. An attack holds configuration only.
 
-Run one on any Keras model with `attack(model, x, y)`, or inside a compiled
-step with `attack.perturb(model_fn, x, loss_fn, seed=...)`.
+Every attack has one interface (`keras_robust.attacks.Attack`): run it on
+any Keras model with `attack(model, x, y)`, or inside a compiled step with
+`attack.perturb(model_fn, x, y, loss_fn=None, seed=..., start=None)`. Any
+attack can therefore train or evaluate an `AdversarialModel`.
 """
 
 from keras_robust.attacks.apgd import APGD
-from keras_robust.attacks.base import GradientAttack
+from keras_robust.attacks.base import Attack, GradientAttack
 from keras_robust.attacks.fgsm import FGSM
 from keras_robust.attacks.losses import (
     cross_entropy_loss,
@@ -20,6 +22,7 @@ __all__ = [
     "APGD",
     "FGSM",
     "PGD",
+    "Attack",
     "GradientAttack",
     "Square",
     "cross_entropy_loss",

@@ -5,18 +5,19 @@ import numpy as np
 from keras import ops
 
 from keras_robust import backend
-from keras_robust.attacks.base import (
-    UNROLL_MAX_STEPS,
-    GradientAttack,
-    run_in_batches,
-)
+from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack
 from keras_robust.attacks.losses import (
     cross_entropy_loss,
     dlr_loss,
     targeted_dlr_loss,
 )
-from keras_robust.losses.base import dense_targets
-from keras_robust.validation import validate_integer, validate_number
+from keras_robust.classification import class_indices, class_one_hot
+from keras_robust.validation import (
+    validate_bool,
+    validate_choice,
+    validate_integer,
+    validate_number,
+)
 
 LOSSES = ("ce", "dlr")
 # Guards the normalisation of the random start, as in the reference code.
@@ -112,12 +113,11 @@ class APGD(GradientAttack):
     runs keep every example already misclassified, and are skipped once
     every example of the batch is.
 
-    Calling the attack (`attack(model, x, y)`) maximises `loss` against the
-    labels. Inside a compiled step, `perturb(model_fn, x, targets=y)` does
-    the same; `perturb(model_fn, x, loss_fn)` (the interface of the other
-    attacks, used by `AdversarialModel`) maximises any per-example loss and
-    returns each example's point of highest loss (only with `loss="ce"`,
-    untargeted, since the labels are unknown there).
+    Calling the attack (`attack(model, x, y)`) or `perturb(model_fn, x, y)`
+    maximises `loss` against the labels; `perturb(..., loss_fn=...)` (a
+    training objective's attack loss, e.g. TRADES') maximises that
+    per-example loss instead and returns each example's point of highest
+    loss (untargeted only). See `keras_robust.attacks.Attack`.
 
     Args:
         epsilon: Radius of the ε-ball, `>= 0`, in input units. Default 8/255.
@@ -183,18 +183,11 @@ class APGD(GradientAttack):
             norm=norm,
             random_start=random_start,
             value_range=value_range,
+            restarts=restarts,
         )
         self.step_size = 2.0 * self.epsilon
-        if loss not in LOSSES:
-            raise ValueError(
-                f"Argument `loss` must be one of {LOSSES}. Received: loss={loss!r}"
-            )
-        self.loss = loss
-        if not isinstance(targeted, bool | np.bool_):
-            raise ValueError(
-                f"Argument `targeted` must be a bool. Received: targeted={targeted!r}"
-            )
-        self.targeted = bool(targeted)
+        self.loss = validate_choice("loss", loss, LOSSES)
+        self.targeted = validate_bool("targeted", targeted)
         if self.targeted and loss != "dlr":
             raise ValueError(
                 'A targeted APGD needs `loss="dlr"` (the targeted DLR loss). '
@@ -203,12 +196,6 @@ class APGD(GradientAttack):
         self.num_target_classes = validate_integer(
             "num_target_classes", num_target_classes
         )
-        self.restarts = validate_integer("restarts", restarts)
-        if self.restarts > 1 and not self.random_start:
-            raise ValueError(
-                "Argument `restarts` above 1 needs `random_start=True` (every run "
-                f"would start from the same point). Received: restarts={restarts!r}"
-            )
         self.rho = validate_number("rho", rho, low=0.0, high=1.0, low_open=True)
         self.momentum = validate_number(
             "momentum", momentum, low=0.0, high=1.0, low_open=True
@@ -230,45 +217,40 @@ class APGD(GradientAttack):
             scale = ops.sqrt(_flat_reduce(ops.sum, ops.square(t)))
         return self.epsilon * t / (scale + _TINY)
 
-    def perturb(
-        self, model_fn, x, loss_fn=None, *, seed=None, start=None, targets=None
-    ):
+    def perturb(self, model_fn, x, y, *, loss_fn=None, seed=None, start=None):
         """Builds adversarial examples; usable inside a compiled step.
 
         Args:
             model_fn: Callable mapping inputs to logits (set the train/eval
                 mode in it, e.g. `lambda x: model(x, training=False)`).
             x: Clean inputs in `value_range`, float.
-            loss_fn: Callable mapping logits `[N, K]` to the per-example loss
-                `[N]` to maximise, instead of `targets`.
+            y: Sparse labels `[N]` or dense targets `[N, K]`: the attack
+                maximises its `loss` against them and keeps, per example,
+                the first misclassified point.
+            loss_fn: Optional callable mapping logits `[N, K]` to the
+                per-example loss `[N]` to maximise instead (a training
+                objective's attack loss); each example then gets its point
+                of highest loss. Not with `targeted=True`.
             seed: A `keras.random.SeedGenerator` for the random starts,
                 created outside a compiled function (an int creates one,
                 which works eagerly only).
             start: Optional starting point of the first run, replacing its
                 random start; it is projected first.
-            targets: Sparse labels `[N]` or dense targets `[N, K]`: maximise
-                the attack's `loss` against them and keep misclassified
-                points (instead of `loss_fn`).
 
         Returns:
             Adversarial inputs of the shape and dtype of `x`, with no
             gradient flowing back through them.
 
         Raises:
-            ValueError: Unless exactly one of `loss_fn` and `targets` is
-                given; for `loss_fn` with a DLR or targeted attack; for a
-                targeted attack with more target classes than wrong classes.
+            ValueError: For `loss_fn` with a targeted attack; for a targeted
+                attack with more target classes than wrong classes.
         """
-        if (loss_fn is None) == (targets is None):
+        if loss_fn is not None and self.targeted:
             raise ValueError(
-                "Pass exactly one of `loss_fn` and `targets` to APGD.perturb. "
-                f"Received: loss_fn={loss_fn!r}, targets={targets!r}"
-            )
-        if loss_fn is not None and (self.loss != "ce" or self.targeted):
-            raise ValueError(
-                f"APGD with loss={self.loss!r} and targeted={self.targeted} "
-                "needs the labels: call `perturb(model_fn, x, targets=y)` or the "
-                f"attack itself. Received: loss_fn={loss_fn!r}"
+                "A targeted APGD maximises its own targeted DLR loss and cannot "
+                "take another attack loss (e.g. the TRADES objective's). Use "
+                "an untargeted attack for training. Received: "
+                f"loss_fn={loss_fn!r} with targeted=True"
             )
         x = ops.stop_gradient(x)
         if self.epsilon == 0:
@@ -276,14 +258,14 @@ class APGD(GradientAttack):
         if isinstance(seed, int):
             seed = keras.random.SeedGenerator(seed)
 
-        labels = target_classes = None
+        labels = targets = target_classes = None
         # Examples that need no attack: those misclassified without one.
         fooled = ops.zeros((ops.shape(x)[0],), dtype="bool")
-        if targets is not None:
+        if loss_fn is None:
             clean_logits = ops.cast(model_fn(x), "float32")
-            targets = dense_targets(targets, clean_logits)
-            labels = ops.argmax(targets, axis=-1)
-            fooled = ops.argmax(clean_logits, axis=-1) != labels
+            targets = class_one_hot(y, clean_logits)
+            labels = class_indices(y, clean_logits)
+            fooled = ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels
             if self.targeted:
                 target_classes = self._target_classes(clean_logits, targets)
 
@@ -329,8 +311,7 @@ class APGD(GradientAttack):
                 f"classes minus 1 ({num_classes - 1}). "
                 f"Received: num_target_classes={self.num_target_classes}"
             )
-        mask = ops.one_hot(ops.argmax(targets, axis=-1), ops.shape(clean_logits)[-1])
-        others = ops.where(mask > 0, -np.inf, clean_logits)
+        others = ops.where(targets > 0, -np.inf, clean_logits)
         _, classes = ops.top_k(others, k=self.num_target_classes, sorted=True)
         return classes
 
@@ -363,7 +344,8 @@ class APGD(GradientAttack):
                     loss = dlr_loss(logits, targets)
                 else:
                     loss = cross_entropy_loss(logits, targets)
-                wrong = ops.cast(ops.argmax(logits, axis=-1) != labels, "float32")
+                predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
+                wrong = ops.cast(predicted != labels, "float32")
             return ops.stack([loss, ops.stop_gradient(wrong)], axis=1)
 
         return objective
@@ -481,41 +463,6 @@ class APGD(GradientAttack):
         else:
             state = ops.fori_loop(0, self.steps, step, state)
         return state[4], state[6], state[11], state[12]
-
-    # --- running the attack ---------------------------------------------------
-
-    def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):
-        """Attacks `model` on `(x, y)` outside training, batched and compiled.
-
-        Args:
-            model: A Keras model mapping inputs in `value_range` to logits.
-            x: Clean inputs, array-like `[N, ...]` in `value_range`.
-            y: Sparse labels `[N]`, or one-hot / soft targets `[N, K]` (the
-                DLR losses and the misclassification test use their arg-max).
-            batch_size: Examples per compiled attack call.
-            seed: Integer seed of the random starts (reproducible), or `None`.
-            training: Run the model in train mode during the attack instead
-                of eval mode (default).
-
-        Returns:
-            NumPy array of adversarial inputs, the shape of `x`, float32.
-
-        Raises:
-            ValueError: If `x` falls outside `value_range`, `y` does not match
-                the model's outputs, `batch_size` is not a positive integer,
-                or the model has too few classes for the loss.
-        """
-        seed_generator = keras.random.SeedGenerator(seed)
-
-        def run_batch(xb, yb):
-            return self.perturb(
-                lambda inputs: ops.cast(model(inputs, training=training), "float32"),
-                xb,
-                targets=yb,
-                seed=seed_generator,
-            )
-
-        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
 
     def get_config(self):
         config = super().get_config()

@@ -1,15 +1,17 @@
-"""The iterative gradient attack shared by FGSM and PGD, for L∞ and L2."""
-
-import math
+"""The interface every attack shares, and the gradient attack of FGSM and PGD."""
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_robust import backend
-from keras_robust.losses.base import dense_targets
-from keras_robust.losses.soft_targets import cross_entropy
-from keras_robust.validation import validate_integer, validate_number
+from keras_robust import backend, classification
+from keras_robust.validation import (
+    validate_bool,
+    validate_choice,
+    validate_integer,
+    validate_number,
+    validate_value_range,
+)
 
 NORMS = ("linf", "l2")
 # Attacks of at most this many steps are unrolled at trace time: under XLA a
@@ -68,19 +70,148 @@ def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
     return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
 
 
-class GradientAttack:
-    """Projected gradient ascent on a loss, inside an ε-ball and a value range.
+class Attack:
+    """Base class of every attack: configuration, and one way to run it.
 
-    The subclasses `PGD` and `FGSM` only choose defaults. An attack holds
-    configuration only; the model, the data and the random seed are given
-    when it runs, either in a compiled training step (`perturb`) or on any
-    Keras model outside training (calling the attack:
-    `x_adv = attack(model, x, y)`).
+    An attack holds configuration only (ε, norm, value range, its own
+    loss); the model, the data and the random seed are given when it runs.
+    Every attack runs in two ways, both with the same arguments:
+
+    - inside a compiled function (a training or evaluation step):
+      `x_adv = attack.perturb(model_fn, x, y, loss_fn=None, seed=None,
+      start=None)`;
+    - on any Keras model outside training, batched and compiled:
+      `x_adv = attack(model, x, y, batch_size=256, seed=None,
+      training=False)`, implemented once here on top of `perturb`.
+
+    So any attack can be the training attack or the evaluation attack of
+    `keras_robust.AdversarialModel`. A subclass implements `perturb` and
+    `get_config`.
 
     Threat model: inputs in `value_range` (default `[0, 1]`, i.e. pixel
-    units, so ε = 8/255 is the CIFAR budget); the perturbation stays inside
-    the ε-ball of `norm` around the clean input and inside `value_range`.
-    The model must output logits.
+    units, so ε = 8/255 is the CIFAR budget); the result stays inside the
+    ε-ball of `norm` around the clean input and inside `value_range`. The
+    model must output logits.
+
+    Args:
+        epsilon: Radius of the ε-ball, `>= 0`, in input units.
+        norm: `"linf"` or `"l2"`.
+        value_range: `(low, high)` bounds of valid inputs.
+    """
+
+    # Whether the attack uses only the model's outputs (no gradients).
+    black_box = False
+
+    def __init__(self, *, epsilon, norm="linf", value_range=(0.0, 1.0)):
+        self.epsilon = validate_number("epsilon", epsilon, low=0.0)
+        self.norm = validate_choice("norm", norm, NORMS)
+        self.value_range = validate_value_range(value_range)
+
+    def perturb(self, model_fn, x, y, *, loss_fn=None, seed=None, start=None):
+        """Builds adversarial examples; usable inside a compiled function.
+
+        Args:
+            model_fn: Callable mapping inputs to float logits (set the
+                train/eval mode in it, e.g. `lambda x: model(x,
+                training=False)`).
+            x: Clean inputs in `value_range`, float.
+            y: Sparse labels `[N]` (or `[N, 1]`), or dense targets `[N, K]`
+                whose arg-max is the true class; the attack's own loss is
+                computed against them.
+            loss_fn: Optional callable mapping logits `[N, K]` to the
+                per-example loss `[N]` to maximise instead of the attack's
+                own loss (a training objective's attack loss).
+            seed: A `keras.random.SeedGenerator` (created outside the
+                compiled function) or an int for the random draws.
+            start: Optional starting point replacing the random start; it is
+                projected onto the ε-ball and the range first.
+
+        Returns:
+            Adversarial inputs of the shape and dtype of `x`, with no
+            gradient flowing back through them.
+        """
+        raise NotImplementedError
+
+    def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):
+        """Attacks `model` on `(x, y)` outside training, batched and compiled.
+
+        Args:
+            model: A Keras model mapping inputs in `value_range` to logits.
+            x: Clean inputs, array-like `[N, ...]` in `value_range`.
+            y: Sparse labels `[N]`, or one-hot / soft targets `[N, K]`.
+            batch_size: Examples per compiled attack call.
+            seed: Integer seed of the random draws (reproducible), or `None`.
+            training: Run the model in train mode during the attack (BatchNorm
+                batch statistics; note that Keras then also updates the
+                moving statistics) instead of eval mode (default).
+
+        Returns:
+            NumPy array of adversarial inputs, the shape of `x`, float32.
+
+        Raises:
+            ValueError: If `x` falls outside `value_range`, `y` does not match
+                the model's outputs, or `batch_size` is not a positive integer.
+        """
+        validate_bool("training", training)
+        x = np.asarray(x, dtype="float32")
+        self.check_inputs(x)
+        seed_generator = keras.random.SeedGenerator(seed)
+
+        def model_fn(inputs):
+            return ops.cast(model(inputs, training=training), "float32")
+
+        def run_batch(xb, yb):
+            return self.perturb(model_fn, xb, yb, seed=seed_generator)
+
+        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
+
+    def check_inputs(self, x):
+        """Checks a NumPy batch before the attack runs (e.g. its rank)."""
+
+    def project(self, x_adv, x):
+        """Projects `x_adv` onto the ε-ball around `x` and into the range."""
+        if self.norm == "linf":
+            x_adv = ops.clip(x_adv, x - self.epsilon, x + self.epsilon)
+        else:
+            delta = x_adv - x
+            scale = ops.minimum(
+                1.0, self.epsilon / ops.maximum(_flat_norm(delta), _TINY)
+            )
+            x_adv = x + delta * scale
+        return ops.clip(x_adv, *self.value_range)
+
+    def get_config(self):
+        return {
+            "epsilon": self.epsilon,
+            "norm": self.norm,
+            "value_range": list(self.value_range),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+def keep_first_fooled(model_fn, y, x_best, x_new):
+    """Per example, `x_best` where it already fools the model, else `x_new`.
+
+    Used to combine restarts: each example keeps its first misclassified
+    point.
+    """
+    fooled = classification.correct(model_fn(x_best), y) < 0.5
+    fooled = ops.reshape(fooled, (-1,) + (1,) * (len(x_best.shape) - 1))
+    return ops.where(fooled, x_best, x_new)
+
+
+class GradientAttack(Attack):
+    """Projected gradient ascent on a loss, inside an ε-ball and a value range.
+
+    The subclasses `PGD` and `FGSM` only choose defaults; `APGD` changes
+    the update. See `Attack` for the interface and the threat model.
 
     Args:
         epsilon: Radius of the ε-ball, `>= 0`, in input units.
@@ -91,6 +222,8 @@ class GradientAttack:
         random_start: Start from a uniformly random point of the ε-ball
             (L∞: `x + U(-ε, ε)`; L2: uniform in the ball) instead of `x`.
         value_range: `(low, high)` bounds of valid inputs.
+        restarts: Runs from new random starts; each example keeps its first
+            misclassified point. Needs `random_start=True` when `> 1`.
     """
 
     def __init__(
@@ -102,31 +235,18 @@ class GradientAttack:
         norm="linf",
         random_start=True,
         value_range=(0.0, 1.0),
+        restarts=1,
     ):
-        self.epsilon = validate_number("epsilon", epsilon, low=0.0)
+        super().__init__(epsilon=epsilon, norm=norm, value_range=value_range)
         self.step_size = validate_number("step_size", step_size, low=0.0, low_open=True)
         self.steps = validate_integer("steps", steps)
-        if norm not in NORMS:
+        self.random_start = validate_bool("random_start", random_start)
+        self.restarts = validate_integer("restarts", restarts)
+        if self.restarts > 1 and not self.random_start:
             raise ValueError(
-                f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}"
+                "Argument `restarts` above 1 needs `random_start=True` (every run "
+                f"would start from the same point). Received: restarts={restarts!r}"
             )
-        self.norm = norm
-        if not isinstance(random_start, bool | np.bool_):
-            raise ValueError(
-                "Argument `random_start` must be a bool. "
-                f"Received: random_start={random_start!r}"
-            )
-        self.random_start = bool(random_start)
-        try:
-            low, high = (float(v) for v in value_range)
-        except (TypeError, ValueError):
-            low, high = math.nan, math.nan
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                "Argument `value_range` must be a pair (low, high) of finite "
-                f"numbers with low < high. Received: value_range={value_range!r}"
-            )
-        self.value_range = (low, high)
 
     # --- the three norm-specific pieces -------------------------------------
 
@@ -154,38 +274,33 @@ class GradientAttack:
             return ops.sign(gradient)
         return gradient / ops.maximum(_flat_norm(gradient), _TINY)
 
-    def project(self, x_adv, x):
-        """Projects `x_adv` onto the ε-ball around `x` and into the range."""
-        if self.norm == "linf":
-            x_adv = ops.clip(x_adv, x - self.epsilon, x + self.epsilon)
-        else:
-            delta = x_adv - x
-            scale = ops.minimum(
-                1.0, self.epsilon / ops.maximum(_flat_norm(delta), _TINY)
-            )
-            x_adv = x + delta * scale
-        return ops.clip(x_adv, *self.value_range)
-
     # --- running the attack ---------------------------------------------------
 
-    def perturb(self, model_fn, x, loss_fn, *, seed=None, start=None):
-        """Builds adversarial examples; usable inside a compiled step.
+    def loss_fn(self, y):
+        """The attack's own per-example loss against `y`: the cross-entropy.
 
-        Args:
-            model_fn: Callable mapping inputs to logits (set the train/eval
-                mode in it, e.g. `lambda x: model(x, training=False)`).
-            x: Clean inputs in `value_range`, float.
-            loss_fn: Callable mapping logits `[N, K]` to the per-example loss
-                `[N]` that the attack maximises.
-            seed: A `keras.random.SeedGenerator` (or int) for the random start.
-            start: Optional starting point replacing the random start (e.g.
-                TRADES' `x + 0.001 * N(0, 1)`); it is projected first.
-
-        Returns:
-            Adversarial inputs of the shape and dtype of `x`, with no
-            gradient flowing back through them.
+        Subclasses may choose another loss.
         """
+        return lambda logits: classification.cross_entropy_with_logits(y, logits)
+
+    def perturb(self, model_fn, x, y, *, loss_fn=None, seed=None, start=None):
         x = ops.stop_gradient(x)
+        loss_fn = loss_fn or self.loss_fn(y)
+        x_best = None
+        for _ in range(self.restarts):
+            x_adv = self._ascend(model_fn, x, loss_fn, seed, start)
+            if x_best is None:
+                x_best = x_adv
+            else:
+                x_best = keep_first_fooled(model_fn, y, x_best, x_adv)
+            # Only the first run starts from a given starting point.
+            start = None
+        return ops.stop_gradient(x_best)
+
+    perturb.__doc__ = Attack.perturb.__doc__
+
+    def _ascend(self, model_fn, x, loss_fn, seed, start):
+        """One run of projected gradient ascent from a (random) start."""
         if start is not None:
             x_adv = self.project(start, x)
         elif self.random_start and self.epsilon > 0:
@@ -206,77 +321,13 @@ class GradientAttack:
                 x_adv = step(i, x_adv)
         else:
             x_adv = ops.fori_loop(0, self.steps, step, x_adv)
-        return ops.stop_gradient(x_adv)
-
-    def __call__(self, model, x, y, *, batch_size=256, seed=None, training=False):
-        """Attacks `model` on `(x, y)` outside training, batched and compiled.
-
-        Args:
-            model: A Keras model mapping inputs in `value_range` to logits.
-            x: Clean inputs, array-like `[N, ...]` in `value_range`.
-            y: Sparse labels `[N]`, or one-hot / soft targets `[N, K]`; the
-                attack maximises the cross-entropy against them.
-            batch_size: Examples per compiled attack call.
-            seed: Integer seed of the random start (reproducible), or `None`.
-            training: Run the model in train mode during the attack (BatchNorm
-                batch statistics; note that Keras then also updates the
-                moving statistics) instead of eval mode (default).
-
-        Returns:
-            NumPy array of adversarial inputs, the shape of `x`, float32.
-
-        Raises:
-            ValueError: If `x` falls outside `value_range`, `y` does not match
-                the model's outputs, or `batch_size` is not a positive integer.
-        """
-        seed_generator = keras.random.SeedGenerator(seed)
-
-        def model_fn(inputs):
-            return ops.cast(model(inputs, training=training), "float32")
-
-        def run_batch(xb, yb):
-            x_best = None
-            for _ in range(getattr(self, "restarts", 1)):
-                x_adv = self.perturb(
-                    model_fn, xb, self.loss_fn(yb), seed=seed_generator
-                )
-                if x_best is None:
-                    x_best = x_adv
-                    continue
-                # Keep each example's first misclassified point.
-                logits = model_fn(x_best)
-                labels = ops.argmax(dense_targets(yb, logits), axis=-1)
-                fooled = ops.argmax(logits, axis=-1) != labels
-                fooled = ops.reshape(fooled, (-1,) + (1,) * (len(xb.shape) - 1))
-                x_best = ops.where(fooled, x_best, x_adv)
-            return x_best
-
-        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
-
-    def loss_fn(self, targets):
-        """The per-example loss the attack maximises, against `targets`.
-
-        Cross-entropy of the logits against the targets (sparse, one-hot or
-        soft); subclasses may choose another loss.
-        """
-        return lambda logits: cross_entropy(
-            dense_targets(targets, logits), ops.log_softmax(logits, axis=-1)
-        )
+        return x_adv
 
     def get_config(self):
         return {
-            "epsilon": self.epsilon,
+            **super().get_config(),
             "step_size": self.step_size,
             "steps": self.steps,
-            "norm": self.norm,
             "random_start": self.random_start,
-            "value_range": list(self.value_range),
+            "restarts": self.restarts,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"

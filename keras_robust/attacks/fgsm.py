@@ -3,6 +3,7 @@
 import keras
 
 from keras_robust.attacks.base import GradientAttack
+from keras_robust.attacks.pgd import default_step_size
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -45,7 +46,7 @@ class FGSM(GradientAttack):
         value_range=(0.0, 1.0),
     ):
         if step_size is None:
-            step_size = epsilon if epsilon != 0 else 1e-3
+            step_size = default_step_size(epsilon, 1, factor=1.0)
         super().__init__(
             epsilon=epsilon,
             step_size=step_size,
@@ -57,5 +58,5 @@ class FGSM(GradientAttack):
 
     def get_config(self):
         config = super().get_config()
-        del config["steps"]
+        del config["steps"], config["restarts"]
         return config

@@ -11,7 +11,7 @@ scored above the true class by the target class (targeted).
 
 from keras import ops
 
-from keras_robust.losses.soft_targets import cross_entropy
+from keras_robust import classification
 from keras_robust.validation import validate_number
 
 # Keeps the DLR denominators away from zero, as in the reference code.
@@ -27,19 +27,6 @@ def _check_num_classes(logits, minimum, name):
         )
 
 
-def _true_class_mask(logits, targets):
-    """One-hot mask of the arg-max class of `targets`, float32 `[N, K]`."""
-    labels = ops.argmax(targets, axis=-1)
-    return ops.one_hot(labels, ops.shape(logits)[-1], dtype="float32")
-
-
-def _true_and_best_other(logits, mask):
-    """`(z_y, max_{i != y} z_i)`, each `[N]`."""
-    true_logit = ops.sum(mask * logits, axis=-1)
-    others = ops.where(mask > 0, ops.full_like(logits, -float("inf")), logits)
-    return true_logit, ops.max(others, axis=-1)
-
-
 def _sorted_logits(logits, k):
     """The `k` largest logits of each example, in descending order, `[N, k]`."""
     values, _ = ops.top_k(logits, k=k, sorted=True)
@@ -51,15 +38,14 @@ def cross_entropy_loss(logits, targets):
 
     Args:
         logits: Logits `z`, shape `[N, K]`.
-        targets: Dense targets `[N, K]` (one-hot or soft).
+        targets: Sparse labels `[N]` or dense (one-hot or soft) targets
+            `[N, K]`.
 
     Returns:
         float32 tensor `[N]`; larger means the model is further from the
         targets.
     """
-    logits = ops.cast(logits, "float32")
-    targets = ops.cast(targets, "float32")
-    return cross_entropy(targets, ops.log_softmax(logits, axis=-1))
+    return classification.cross_entropy_with_logits(targets, logits)
 
 
 def dlr_loss(logits, targets):
@@ -73,7 +59,8 @@ def dlr_loss(logits, targets):
 
     Args:
         logits: Logits `z`, shape `[N, K]` with `K >= 3`.
-        targets: Dense one-hot targets `[N, K]`.
+        targets: Sparse labels `[N]` or dense targets `[N, K]` (arg-max:
+            the true class).
 
     Returns:
         float32 tensor `[N]`, in `[-1, 1]` up to the `1e-12`.
@@ -87,8 +74,8 @@ def dlr_loss(logits, targets):
     """
     _check_num_classes(logits, 3, "dlr_loss")
     logits = ops.cast(logits, "float32")
-    true_logit, best_other = _true_and_best_other(
-        logits, _true_class_mask(logits, targets)
+    true_logit, best_other = classification.true_and_best_other(
+        logits, classification.class_one_hot(targets, logits)
     )
     top = _sorted_logits(logits, 3)
     return -(true_logit - best_other) / (top[:, 0] - top[:, 2] + DLR_EPSILON)
@@ -104,7 +91,8 @@ def targeted_dlr_loss(logits, targets, target_classes):
 
     Args:
         logits: Logits `z`, shape `[N, K]` with `K >= 4`.
-        targets: Dense one-hot targets `[N, K]` of the true classes.
+        targets: Sparse labels `[N]` or dense targets `[N, K]` (arg-max:
+            the true class).
         target_classes: Target classes, integer indices `[N]` or one-hot
             `[N, K]`.
 
@@ -120,7 +108,7 @@ def targeted_dlr_loss(logits, targets, target_classes):
     """
     _check_num_classes(logits, 4, "targeted_dlr_loss")
     logits = ops.cast(logits, "float32")
-    mask = _true_class_mask(logits, targets)
+    mask = classification.class_one_hot(targets, logits)
     if len(target_classes.shape) == 1:
         target_mask = ops.one_hot(
             ops.cast(target_classes, "int32"), ops.shape(logits)[-1], dtype="float32"
@@ -145,7 +133,8 @@ def margin_loss(logits, targets, confidence=None):
 
     Args:
         logits: Logits `z`, shape `[N, K]` with `K >= 2`.
-        targets: Dense one-hot targets `[N, K]`.
+        targets: Sparse labels `[N]` or dense targets `[N, K]` (arg-max:
+            the true class).
         confidence: `κ >= 0`, or `None` for no clipping.
 
     Returns:
@@ -161,11 +150,9 @@ def margin_loss(logits, targets, confidence=None):
     if confidence is not None:
         confidence = validate_number("confidence", confidence, low=0.0)
     _check_num_classes(logits, 2, "margin_loss")
-    logits = ops.cast(logits, "float32")
-    true_logit, best_other = _true_and_best_other(
-        logits, _true_class_mask(logits, targets)
+    margin = -classification.margin(
+        logits, classification.class_one_hot(targets, logits)
     )
-    margin = best_other - true_logit
     if confidence is not None:
         margin = ops.minimum(margin, confidence)
     return margin

@@ -1,11 +1,13 @@
 """Projected gradient descent (Madry et al. 2018)."""
 
+import math
+import numbers
+
 import keras
-import numpy as np
 
 from keras_robust.attacks.base import GradientAttack
 from keras_robust.attacks.losses import margin_loss
-from keras_robust.losses.base import dense_targets
+from keras_robust.validation import validate_choice
 
 LOSSES = ("ce", "margin")
 
@@ -18,8 +20,9 @@ class PGD(GradientAttack):
     steps of size `step_size` along the sign of the loss gradient (L∞) or
     the L2-normalised gradient (L2), projecting back onto the ε-ball around
     the clean input and into `value_range` after each step. The loss is the
-    cross-entropy against the given labels (or the objective's loss inside
-    `AdversarialModel`).
+    cross-entropy against the given labels (or `loss="margin"`); a training
+    objective that prescribes its own attack loss (TRADES' KL divergence)
+    replaces it inside `AdversarialModel`.
 
     Threat model: inputs in `value_range` (default `[0, 1]`), ε in the same
     units (CIFAR L∞: ε = 8/255, step 2/255, 10 steps in training, 20–50 in
@@ -33,14 +36,14 @@ class PGD(GradientAttack):
         norm: `"linf"` (default) or `"l2"`.
         random_start: Start from a uniformly random point of the ε-ball.
         value_range: `(low, high)` bounds of valid inputs. Default `(0, 1)`.
-        restarts: Number of runs from new random starts when the attack is
-            called on a model; each example keeps its first misclassified
-            point. Needs `random_start=True` when `> 1`. Default 1.
-        loss: The loss maximised when the attack is called on a model:
-            `"ce"` (cross-entropy, default) or `"margin"` (Carlini–Wagner's
-            `max_{i≠y} z_i − z_y`, in logit units, which keeps working where
-            cross-entropy saturates). Inside `AdversarialModel` the
-            objective's loss is used.
+        restarts: Number of runs from new random starts; each example keeps
+            its first misclassified point. Needs `random_start=True` when
+            `> 1`. Default 1.
+        loss: The loss maximised against the labels: `"ce"` (cross-entropy,
+            default) or `"margin"` (Carlini–Wagner's `max_{i≠y} z_i − z_y`,
+            in logit units, which keeps working where cross-entropy
+            saturates). An objective that prescribes its own attack loss
+            (TRADES) replaces it during training.
 
     Raises:
         ValueError: For `epsilon < 0`, `step_size <= 0`, `steps < 1`, an
@@ -73,16 +76,8 @@ class PGD(GradientAttack):
         restarts=1,
         loss="ce",
     ):
-        valid_steps = (
-            isinstance(steps, int | np.integer)
-            and not isinstance(steps, bool)
-            and steps >= 1
-        )
         if step_size is None:
-            # Invalid epsilon or steps are reported by the base class.
-            step_size = 1.0
-            if valid_steps and isinstance(epsilon, int | float) and epsilon > 0:
-                step_size = 2.5 * float(epsilon) / int(steps)
+            step_size = default_step_size(epsilon, steps)
         super().__init__(
             epsilon=epsilon,
             step_size=step_size,
@@ -90,29 +85,35 @@ class PGD(GradientAttack):
             norm=norm,
             random_start=random_start,
             value_range=value_range,
+            restarts=restarts,
         )
-        if (
-            isinstance(restarts, bool)
-            or not isinstance(restarts, int | np.integer)
-            or restarts < 1
-            or (restarts > 1 and not self.random_start)
-        ):
-            raise ValueError(
-                "Argument `restarts` must be an integer >= 1 (and > 1 only with "
-                f"random_start=True). Received: restarts={restarts!r}"
-            )
-        self.restarts = int(restarts)
-        if loss not in LOSSES:
-            raise ValueError(
-                f"Argument `loss` must be one of {sorted(LOSSES)}. "
-                f"Received: loss={loss!r}"
-            )
-        self.loss = loss
+        self.loss = validate_choice("loss", loss, LOSSES)
 
-    def loss_fn(self, targets):
+    def loss_fn(self, y):
         if self.loss == "ce":
-            return super().loss_fn(targets)
-        return lambda logits: margin_loss(logits, dense_targets(targets, logits))
+            return super().loss_fn(y)
+        return lambda logits: margin_loss(logits, y)
 
     def get_config(self):
-        return {**super().get_config(), "restarts": self.restarts, "loss": self.loss}
+        return {**super().get_config(), "loss": self.loss}
+
+
+def default_step_size(epsilon, steps, factor=2.5):
+    """`factor * epsilon / steps` (2.5: Madry et al.); 1.0 for invalid input.
+
+    Invalid values are left for the attack's own validation to report.
+    """
+    valid_epsilon = (
+        isinstance(epsilon, numbers.Real)
+        and not isinstance(epsilon, bool)
+        and math.isfinite(epsilon)
+        and epsilon > 0
+    )
+    valid_steps = (
+        isinstance(steps, numbers.Integral)
+        and not isinstance(steps, bool)
+        and steps >= 1
+    )
+    if valid_epsilon and valid_steps:
+        return factor * float(epsilon) / int(steps)
+    return 1.0

@@ -1,15 +1,13 @@
 """The Square Attack (Andriushchenko et al. 2020), a score-based black-box attack."""
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_robust import backend
-from keras_robust.attacks.base import run_in_batches
-from keras_robust.losses.base import dense_targets
-from keras_robust.validation import validate_integer, validate_number
+from keras_robust.attacks.base import Attack
+from keras_robust.classification import class_one_hot, margin
+from keras_robust.validation import validate_choice, validate_integer, validate_number
 
 LOSSES = ("margin", "ce")
 # The reference schedule halves p after these iterations of a 10,000-query
@@ -63,7 +61,7 @@ def square_side(p, height, width, channels):
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class Square:
+class Square(Attack):
     """The L∞ Square Attack, a score-based black-box attack by random search.
 
     Threat model: images `[N, height, width, channels]` (channels last) with
@@ -145,43 +143,35 @@ class Square:
         value_range=(0.0, 1.0),
         loss="margin",
     ):
-        self.epsilon = validate_number("epsilon", epsilon, low=0.0)
+        super().__init__(epsilon=epsilon, norm="linf", value_range=value_range)
         self.queries = validate_integer("queries", queries)
         self.p_init = validate_number("p_init", p_init, low=0.0, low_open=True, high=1)
-        try:
-            low, high = (float(v) for v in value_range)
-        except (TypeError, ValueError):
-            low, high = math.nan, math.nan
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                "Argument `value_range` must be a pair (low, high) of finite "
-                f"numbers with low < high. Received: value_range={value_range!r}"
-            )
-        self.value_range = (low, high)
-        if loss not in LOSSES:
-            raise ValueError(
-                f"Argument `loss` must be one of {LOSSES}. Received: loss={loss!r}"
-            )
-        self.loss = loss
+        self.loss = validate_choice("loss", loss, LOSSES)
 
     def square_sides(self, height, width, channels):
         """The square side at each iteration after the first query, `[queries - 1]`."""
         p = p_schedule(self.p_init, np.arange(self.queries - 1), self.queries)
         return square_side(p, height, width, channels)
 
-    def perturb(self, model_fn, x, targets, *, seed=None):
+    def perturb(self, model_fn, x, y, *, loss_fn=None, seed=None, start=None):
         """Builds adversarial examples; usable inside a compiled function.
 
         Args:
-            model_fn: Callable mapping images to logits (set the eval mode in
-                it, e.g. `lambda x: model(x, training=False)`).
+            model_fn: Callable mapping images to logits (set the mode in it,
+                e.g. `lambda x: model(x, training=False)`).
             x: Clean images `[N, height, width, channels]` in `value_range`,
                 float.
-            targets: Sparse labels `[N]` (or `[N, 1]`), or dense targets
-                `[N, K]` whose arg-max is the true class.
+            y: Sparse labels `[N]` (or `[N, 1]`), or dense targets `[N, K]`
+                whose arg-max is the true class.
+            loss_fn: Optional callable mapping logits `[N, K]` to a
+                per-example loss `[N]` that the search maximises instead of
+                its own (a training objective's attack loss); an example
+                still stops once the model misclassifies it.
             seed: A `keras.random.SeedGenerator` for the random search,
                 created outside the compiled function; an int only when
                 called eagerly.
+            start: Optional starting point replacing the initial stripes; it
+                is projected onto the ε-ball and the range first.
 
         Returns:
             Adversarial images of the shape and dtype of `x`, with no
@@ -211,18 +201,18 @@ class Square:
         epsilon = ops.cast(self.epsilon, x.dtype)
 
         clean_logits = ops.cast(model_fn(x), "float32")
-        labels = ops.argmax(dense_targets(targets, clean_logits), axis=-1)
-        one_hot = ops.one_hot(labels, clean_logits.shape[-1], dtype="float32")
+        one_hot = class_one_hot(y, clean_logits)
 
         def margin_and_loss(logits):
+            """The margin (< 0: fooled) and the loss the search minimises."""
             logits = ops.cast(logits, "float32")
-            true_logit = ops.sum(one_hot * logits, axis=-1)
-            other = ops.max(ops.where(one_hot > 0, -np.inf, logits), axis=-1)
-            margin = true_logit - other
+            example_margin = margin(logits, one_hot)
+            if loss_fn is not None:
+                return example_margin, -ops.cast(loss_fn(logits), "float32")
             if self.loss == "margin":
-                return margin, margin
+                return example_margin, example_margin
             log_probs = ops.log_softmax(logits, axis=-1)
-            return margin, ops.sum(one_hot * log_probs, axis=-1)
+            return example_margin, ops.sum(one_hot * log_probs, axis=-1)
 
         def random_signs(shape):
             uniform = backend.random.uniform(shape, seed=seed)
@@ -231,8 +221,11 @@ class Square:
         # Examples misclassified already are left as they are.
         clean_margin, _ = margin_and_loss(clean_logits)
         attacked = clean_margin >= 0
-        stripes = ops.cast(random_signs((batch, 1, width, channels)), x.dtype)
-        x_init = ops.clip(x + epsilon * stripes, low, high)
+        if start is None:
+            stripes = ops.cast(random_signs((batch, 1, width, channels)), x.dtype)
+            x_init = ops.clip(x + epsilon * stripes, low, high)
+        else:
+            x_init = self.project(start, x)
         init_margin, loss_min = margin_and_loss(model_fn(x_init))
         x_best = ops.where(attacked[:, None, None, None], x_init, x)
         margin_min = ops.where(attacked, init_margin, clean_margin)
@@ -296,56 +289,19 @@ class Square:
         )
         return ops.stop_gradient(x_best)
 
-    def __call__(self, model, x, y, *, batch_size=256, seed=None):
-        """Attacks `model` on `(x, y)` in eval mode, batched and compiled.
-
-        Args:
-            model: A Keras model mapping images in `value_range` to logits.
-            x: Clean images, array-like `[N, height, width, channels]` in
-                `value_range`.
-            y: Sparse labels `[N]` (or `[N, 1]`), or one-hot targets `[N, K]`.
-            batch_size: Examples per compiled attack call.
-            seed: Integer seed of the random search (reproducible), or `None`.
-
-        Returns:
-            NumPy array of adversarial images, the shape of `x`, float32.
-
-        Raises:
-            ValueError: If `x` is not a batch of images in `value_range`, `y`
-                does not match the model's outputs, or `batch_size` is not a
-                positive integer.
-        """
-        x = np.asarray(x, dtype="float32")
+    def check_inputs(self, x):
         if x.ndim != 4:
             raise ValueError(
                 "Argument `x` must be a batch of images [N, height, width, "
                 f"channels]. Received: x.shape={x.shape}"
             )
-        seed_generator = keras.random.SeedGenerator(seed)
-
-        def run_batch(xb, yb):
-            return self.perturb(
-                lambda inputs: ops.cast(model(inputs, training=False), "float32"),
-                xb,
-                yb,
-                seed=seed_generator,
-            )
-
-        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
 
     def get_config(self):
+        config = super().get_config()
+        del config["norm"]  # always L∞
         return {
-            "epsilon": self.epsilon,
+            **config,
             "queries": self.queries,
             "p_init": self.p_init,
-            "value_range": list(self.value_range),
             "loss": self.loss,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"

@@ -7,21 +7,27 @@ from keras_robust.backend.gradients import (
     check_in_value_range,
     compile_function,
     creation_scope,
-    first_local_value,
-    in_multi_worker_mode,
     num_replicas_in_sync,
     scale_loss_for_distribution,
     unscale_loss_for_distribution,
     value_and_input_gradient,
 )
+from keras_robust.backend.trainer import (
+    MultiWorkerBuildMixin,
+    distribution_safe_logs,
+    first_local_value,
+    in_multi_worker_mode,
+)
 
 __all__ = [
     "GradientTape",
+    "MultiWorkerBuildMixin",
     "check_in_value_range",
     "check_labels_in_range",
     "compile_function",
     "concrete_values",
     "creation_scope",
+    "distribution_safe_logs",
     "first_local_value",
     "in_multi_worker_mode",
     "num_replicas_in_sync",

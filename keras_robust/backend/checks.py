@@ -8,9 +8,9 @@ def concrete_values(tensor):
     """The values of an array or eager tensor; `None` for a symbolic tensor."""
     if isinstance(tensor, np.ndarray):
         return tensor
-    if isinstance(tensor, tf.__internal__.EagerTensor):
-        return tensor.numpy()
-    if tf.is_tensor(tensor) or hasattr(tensor, "op"):
+    if tf.is_tensor(tensor):
+        return None if tf.is_symbolic_tensor(tensor) else tensor.numpy()
+    if hasattr(tensor, "op"):
         return None
     return np.asarray(tensor)
 
@@ -34,8 +34,9 @@ def check_labels_in_range(labels, num_classes, name="y_true"):
         ValueError: When concrete labels fall outside `[0, num_classes)`.
     """
     message = f"Argument `{name}` holds class labels outside [0, {num_classes})."
-    if isinstance(labels, tf.__internal__.EagerTensor) or not tf.is_tensor(labels):
-        values = np.asarray(labels)
+    values = concrete_values(labels)
+    if values is not None:
+        values = np.asarray(values)
         bad = (values < 0) | (values >= num_classes)
         if bad.any():
             raise ValueError(

@@ -93,24 +93,6 @@ def scale_loss_for_distribution(loss):
 GradientTape = tf.GradientTape
 
 
-def first_local_value(strategy, value):
-    """The first local replica's part of a (nested) distributed value."""
-
-    def local(item):
-        if isinstance(item, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(item)[0]
-        return item
-
-    return tf.nest.map_structure(local, value)
-
-
-def in_multi_worker_mode():
-    """Whether the current strategy spans several workers (processes)."""
-    strategy = tf.distribute.get_strategy()
-    extended = strategy.extended
-    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
-
-
 def creation_scope(model):
     """The scope in which to create variables that belong to `model`."""
     return model.distribute_strategy.scope()

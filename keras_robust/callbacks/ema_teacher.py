@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_robust.training.teachers import EMA
 from keras_robust.validation import validate_number
 
 
@@ -9,7 +10,10 @@ from keras_robust.validation import validate_number
 class EMATeacher(keras.callbacks.Callback):
     """Keeps an exponential moving average of the student as a teacher.
 
-    The teacher is a copy of `AdversarialModel.base_model` whose weights
+    The callback attaches a `keras_robust.training.EMA` teacher to the
+    model through `AdversarialModel.attach_teacher` when `fit()` starts (or
+    sets the decay of the one it has). The teacher is a copy of
+    `AdversarialModel.base_model` whose weights
     follow `teacher ← decay · teacher + (1 − decay) · student` over *all*
     the student's weights, BatchNorm moving statistics included, updated
     inside the compiled train step right after each optimizer step (no
@@ -61,7 +65,11 @@ class EMATeacher(keras.callbacks.Callback):
                 f"{type(model).__name__}"
             )
         super().set_model(model)
-        attach(self.decay)
+        attach(self.training_teacher())
+
+    def training_teacher(self):
+        """The teacher this callback attaches: `EMA(decay)`."""
+        return EMA(self.decay)
 
     def get_config(self):
         return {"decay": self.decay}

@@ -1,52 +1,13 @@
 """ADR: Annealing Self-Distillation Rectification (Wu, Wang, Chen; ICLR 2024)."""
 
 import keras
-from keras import ops
 
-from keras_robust import schedules
-from keras_robust.losses.base import RobustLoss, dense_targets
-from keras_robust.losses.soft_targets import cross_entropy
+from keras_robust.classification import cross_entropy
+from keras_robust.losses.base import RobustLoss
+from keras_robust.training.batch import active_model
+from keras_robust.training.targets import ADRTargets, adr_targets
 
-
-def adr_targets(labels, teacher_logits, temperature, interpolation):
-    """Rectified soft labels of ADR from a teacher's logits.
-
-    With `P = softmax(teacher_logits / temperature)`, the per-example
-    interpolation `λ_i = clip(interpolation − (max_k P[i, k] − P[i, y_i]),
-    0, 1)` and `ỹ_i = λ_i · P[i] + (1 − λ_i) · onehot(y_i)`. For
-    `interpolation < 1` the true class is always the arg-max of `ỹ_i`: the
-    teacher's distribution is mixed in only as far as it keeps the label on
-    top.
-
-    Args:
-        labels: Sparse labels `[N]` (or `[N, 1]`) or one-hot targets `[N, K]`.
-        teacher_logits: The teacher's logits on the clean inputs, `[N, K]`.
-        temperature: Softmax temperature `τ > 0` (number or scalar tensor).
-        interpolation: `ρ` in `[0, 1]` (number or scalar tensor).
-
-    Returns:
-        float32 soft targets `[N, K]`, with no gradient to the teacher.
-
-    Example:
-
-    >>> import numpy as np
-    >>> from keras_robust.losses import adr_targets
-    >>> targets = adr_targets(np.array([0]), np.array([[1.0, 2.0, 0.0]]), 1.0, 0.9)
-    >>> bool(np.argmax(targets[0]) == 0)
-    True
-
-    References:
-        Wu, Wang, Chen, "Annealing Self-Distillation Rectification Improves
-        Adversarial Training", ICLR 2024.
-    """
-    teacher_logits = ops.stop_gradient(ops.cast(teacher_logits, "float32"))
-    one_hot = dense_targets(labels, teacher_logits)
-    temperature = ops.cast(temperature, "float32")
-    interpolation = ops.cast(interpolation, "float32")
-    probs = ops.softmax(teacher_logits / temperature, axis=-1)
-    gap = ops.max(probs, axis=-1) - ops.sum(probs * one_hot, axis=-1)
-    lam = ops.clip(interpolation - gap, 0.0, 1.0)[:, None]
-    return ops.stop_gradient(lam * probs + (1.0 - lam) * one_hot)
+__all__ = ["ADRLoss", "adr_targets"]
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -54,16 +15,19 @@ class ADRLoss(RobustLoss):
     """ADR's loss: soft-target cross-entropy on teacher-rectified labels.
 
     Use it with `keras_robust.AdversarialModel` and the
-    `keras_robust.callbacks.EMATeacher` callback. In each training step the
-    model builds the rectified labels `ỹ = adr_targets(y, teacher(x), τ_s,
-    ρ_s)` from the EMA teacher (eval mode) on the *clean* batch, before the
-    attack; the attack maximises the cross-entropy against `ỹ` and training
-    minimises `-Σ_k ỹ_k log p_k(x')` (with `objective="trades"`:
-    `CE(f(x), ỹ) + β · KL(p(x) ‖ p(x'))`). `attack=None` gives ADR on clean
-    data. `τ_s` and `ρ_s` follow the schedules, evaluated at the optimizer's
-    step `s` with horizon `S` (epochs × steps per epoch unless the schedule
-    sets `total_steps`); the logs show them as `temperature` and
-    `interpolation`.
+    `keras_robust.callbacks.EMATeacher` callback. The loss brings its
+    targets to the model through `training_targets()`, which returns
+    `keras_robust.training.ADRTargets`: in each training step the model
+    builds the rectified labels `ỹ = adr_targets(y, teacher(x), τ_s, ρ_s)`
+    from the EMA teacher (eval mode) on the *clean* batch, before the
+    attack; the attack maximises its loss (cross-entropy for PGD) against
+    `ỹ` and training minimises `-Σ_k ỹ_k log p_k(x')` (with
+    `objective="trades"`: `CE(f(x), ỹ) + β · KL(p(x) ‖ p(x'))`).
+    `attack=None` gives ADR on clean data. `τ_s` and `ρ_s` follow the
+    schedules, evaluated at the model's own step counter `s` with horizon
+    `S` (epochs × steps per epoch of the first `fit()` that needs one,
+    unless the schedule sets `total_steps`); the logs show them as
+    `temperature` and `interpolation`.
 
     In evaluation (`test_step`) the loss is the cross-entropy against the
     given labels.
@@ -111,29 +75,24 @@ class ADRLoss(RobustLoss):
         super().__init__(
             from_logits=from_logits, reduction=reduction, name=name, dtype=dtype
         )
-        if temperature is None:
-            temperature = schedules.CosineAnnealing(2.5, 2.0)
-        if interpolation is None:
-            interpolation = schedules.CosineAnnealing(0.7, 0.95)
-        self.temperature = schedules.get(temperature, "temperature")
-        self.interpolation = schedules.get(interpolation, "interpolation")
-        # Set by AdversarialModel when it compiles with this loss.
-        self.attached = False
+        targets = ADRTargets(temperature, interpolation)
+        self.temperature = targets.temperature
+        self.interpolation = targets.interpolation
+
+    def training_targets(self):
+        """The targets this loss trains toward: `ADRTargets` with its schedules.
+
+        `AdversarialModel.compile` asks the compiled loss for them; any loss
+        may define this method to bring its own `keras_robust.training.Targets`.
+        """
+        return ADRTargets(self.temperature, self.interpolation)
 
     def schedule_values(self, step, total_steps):
-        """`(τ_s, ρ_s)` at optimizer step `step` with horizon `total_steps`."""
-        return (
-            self.temperature(step, total_steps),
-            self.interpolation(step, total_steps),
-        )
-
-    def rectify(self, labels, teacher_logits, step, total_steps):
-        """Rectified labels at `step`: `adr_targets` with the scheduled τ, ρ."""
-        temperature, interpolation = self.schedule_values(step, total_steps)
-        return adr_targets(labels, teacher_logits, temperature, interpolation)
+        """`(τ_s, ρ_s)` at step `step` with horizon `total_steps`."""
+        return self.training_targets().schedule_values(step, total_steps)
 
     def call(self, y_true, y_pred):
-        if not self.attached:
+        if active_model() is None:
             raise ValueError(
                 "ADRLoss builds its targets from an EMA teacher, which only "
                 "keras_robust.AdversarialModel provides: wrap the model, "

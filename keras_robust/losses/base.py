@@ -6,7 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_robust.backend import check_labels_in_range, concrete_values
+from keras_robust.backend import concrete_values
+from keras_robust.classification import dense_targets
+from keras_robust.validation import validate_bool
 
 # Probabilities are clipped to [PROB_EPSILON, 1] before a logarithm when the
 # loss receives probabilities (`from_logits=False`).
@@ -55,12 +57,7 @@ class RobustLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not isinstance(from_logits, bool | np.bool_):
-            raise ValueError(
-                f"Argument `from_logits` must be a bool. Received: "
-                f"from_logits={from_logits!r}"
-            )
-        self.from_logits = bool(from_logits)
+        self.from_logits = validate_bool("from_logits", from_logits)
 
     def per_example_loss(self, targets, log_probs):
         """Computes the loss of each example.
@@ -117,58 +114,3 @@ class RobustLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
-
-
-def dense_targets(y_true, y_pred):
-    """Turns sparse labels or dense targets into float32 targets `[..., K]`.
-
-    Args:
-        y_true: Sparse labels (rank of `y_pred` minus one, or a trailing axis
-            of size 1) or dense targets of the same shape as `y_pred`.
-        y_pred: Predictions, shape `[..., K]`.
-
-    Returns:
-        float32 dense targets with the shape of `y_pred`.
-
-    Raises:
-        ValueError: When the shapes do not match, or (eagerly) when sparse
-            labels fall outside `[0, K)`.
-    """
-    if isinstance(y_true, list | tuple):
-        y_true = ops.convert_to_tensor(y_true)
-    pred_shape = tuple(y_pred.shape)
-    true_shape = tuple(y_true.shape)
-    if len(pred_shape) < 1 or pred_shape[-1] is None:
-        raise ValueError(
-            "Argument `y_pred` must have a known number of classes on its last "
-            f"axis. Received: y_pred.shape={pred_shape}"
-        )
-    num_classes = pred_shape[-1]
-    sparse = len(true_shape) == len(pred_shape) - 1 or (
-        len(true_shape) == len(pred_shape) and true_shape[-1] == 1 and num_classes > 1
-    )
-    if sparse:
-        labels_shape = true_shape[: len(pred_shape) - 1]
-        if not _compatible(labels_shape, pred_shape[:-1]):
-            raise ValueError(
-                "Sparse labels `y_true` must have one label per row of `y_pred`. "
-                f"Received: y_true.shape={true_shape} with y_pred.shape={pred_shape}"
-            )
-        labels = ops.reshape(y_true, ops.shape(y_pred)[:-1])
-        labels = ops.cast(labels, "int32")
-        labels = check_labels_in_range(labels, num_classes, name="y_true")
-        return ops.one_hot(labels, num_classes, dtype="float32")
-    if len(true_shape) != len(pred_shape) or not _compatible(true_shape, pred_shape):
-        raise ValueError(
-            "Argument `y_true` must hold sparse labels of shape "
-            f"{pred_shape[:-1]} or dense targets of shape {pred_shape}. "
-            f"Received: y_true.shape={true_shape}"
-        )
-    return ops.cast(y_true, "float32")
-
-
-def _compatible(shape_a, shape_b):
-    if len(shape_a) != len(shape_b):
-        return False
-    pairs = zip(shape_a, shape_b, strict=True)
-    return all(a is None or b is None or a == b for a, b in pairs)

@@ -3,13 +3,9 @@
 import keras
 from keras import ops
 
+from keras_robust.classification import cross_entropy
 from keras_robust.losses.base import RobustLoss
 from keras_robust.validation import validate_number
-
-
-def cross_entropy(targets, log_probs):
-    """Per-example cross-entropy `-sum_k t_k log p_k`."""
-    return -ops.sum(targets * log_probs, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")

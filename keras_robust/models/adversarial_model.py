@@ -1,24 +1,16 @@
 """`AdversarialModel`: adversarial training inside the standard `fit()`."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_robust import backend
-from keras_robust.attacks.base import GradientAttack
+from keras_robust import backend, classification
+from keras_robust.attacks.base import Attack
 from keras_robust.attacks.pgd import PGD
-from keras_robust.losses.adr import ADRLoss, adr_targets
-from keras_robust.losses.base import dense_targets
-from keras_robust.losses.soft_targets import cross_entropy
-from keras_robust.models.objectives import batch_mean, kl_from_logits, mart_regularizer
-from keras_robust.validation import validate_number
-
-OBJECTIVES = ("madry", "trades", "mart")
-ATTACK_MODES = ("train", "eval")
-# The train/eval mode of the model during the attack in each reference code.
-DEFAULT_ATTACK_MODE = {"madry": "train", "trades": "eval", "mart": "eval"}
-# TRADES and MART start the attack from x + 0.001 * N(0, 1).
-GAUSSIAN_START_STD = 0.001
+from keras_robust.losses.soft_targets import SoftTargetCrossentropy
+from keras_robust.training import hooks, objectives, teachers
+from keras_robust.training import targets as training_targets
+from keras_robust.training.batch import Batch, driving
+from keras_robust.validation import validate_bool
 
 
 def _validate_attack(name, attack, allow_none):
@@ -26,7 +18,7 @@ def _validate_attack(name, attack, allow_none):
         return None
     if isinstance(attack, dict):
         attack = keras.saving.deserialize_keras_object(attack)
-    if not isinstance(attack, GradientAttack):
+    if not isinstance(attack, Attack):
         raise ValueError(
             f"Argument `{name}` must be a keras_robust.attacks attack "
             f"(e.g. PGD(...)){' or None' if allow_none else ''}. "
@@ -48,7 +40,7 @@ def default_eval_attack(attack):
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class AdversarialModel(keras.Model):
+class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
     """Wraps a Keras model so that `fit()` trains it adversarially.
 
     `train_step` builds adversarial examples for each batch with `attack`
@@ -62,16 +54,31 @@ class AdversarialModel(keras.Model):
     `call` is the clean forward pass of `base_model`: `predict`, `evaluate`
     without attack, export and serving never carry the attack.
 
+    The training step is one skeleton whose roles are small objects of
+    `keras_robust.training` (see docs/training.md):
+
+    1. the *targets* say what the model is trained toward: the labels, or
+       (brought by `keras_robust.losses.ADRLoss`) ADR's rectified labels
+       from the teacher on the clean batch;
+    2. the *attack* perturbs the batch against the targets, with the loss,
+       start point and model mode that the *objective* prescribes;
+    3. the *objective* gives the training loss: Madry (the compiled loss on
+       `x'`), TRADES (on `x`, plus `beta · KL(p(x) ‖ p(x'))`) or MART;
+    4. the *gradient hook* turns the loss into gradients; the optimizer
+       steps, the *teacher* (if any) is updated, and the model's own step
+       counter advances.
+
     Objectives (Madry PGD-AT is the default):
 
     - `"madry"`: minimise the compiled loss on `x' = attack(x)`, the attack
-      maximising the cross-entropy against the labels (Madry et al. 2018).
+      maximising its own loss (cross-entropy for PGD) against the targets
+      (Madry et al. 2018).
     - `"trades"`: compiled loss on the clean input plus
       `beta * KL(p(x) || p(x'))`, the attack maximising that KL from
       `x + 0.001 * N(0, 1)` (Zhang et al. 2019; `beta = 6`).
     - `"mart"`: compiled loss on `x'` (cross-entropy in the paper) plus
       `-log(1 - max_{k != y} p_k(x')) + beta * KL(p(x) || p(x')) *
-      (1 - p_y(x))`, the attack maximising the cross-entropy from
+      (1 - p_y(x))`, the attack maximising its own loss from
       `x + 0.001 * N(0, 1)` (Wang et al. 2020; `beta = 6`).
 
     The model must map inputs in the attack's `value_range` (default
@@ -86,38 +93,53 @@ class AdversarialModel(keras.Model):
     range check is an assertion that XLA (`jit_compile=True`) drops.
 
     ADR: compile with `keras_robust.losses.ADRLoss` and train with the
-    `keras_robust.callbacks.EMATeacher` callback; each step then builds the
-    rectified labels from the teacher on the clean batch before the attack
-    (see `ADRLoss`), and the logs carry `temperature` and `interpolation`.
-    With an `EMATeacher` and any other loss, the teacher is the weight
-    average ("WA") of the student. `model.teacher` is the teacher model.
+    `keras_robust.callbacks.EMATeacher` callback (or pass
+    `teacher=keras_robust.training.EMA(decay)`); each step then builds the
+    rectified labels from the teacher on the clean batch before the attack,
+    and the logs carry `temperature` and `interpolation`. With an EMA
+    teacher and any other loss, the teacher is the weight average ("WA") of
+    the student. `model.teacher` is the teacher network, compiled for
+    `evaluate`.
+
+    Schedules read the model's own step counter `model.training_step`
+    (saved with the weights, so resuming and KerasTuner's warm starts keep
+    it) with the horizon `model.schedule_horizon`, set by the first `fit()`
+    that needs one to its epochs × steps per epoch and then kept; assign it
+    to choose another.
 
     Args:
         base_model: The Keras model to train (inputs -> logits).
-        attack: The training attack, a `keras_robust.attacks` instance;
+        attack: The training attack, any `keras_robust.attacks` attack;
             `"auto"` (default) for `PGD()`: L∞, ε = 8/255, step 2/255, 10
             steps; `None` for no attack (clean training, e.g. ADR on noisy
             labels).
-        objective: `"madry"`, `"trades"` or `"mart"`.
-        beta: Weight of the TRADES / MART regulariser, `>= 0`. Default 6.
+        objective: `"madry"`, `"trades"`, `"mart"` or a
+            `keras_robust.training.Objective` instance.
+        beta: With `objective="trades"` or `"mart"`: the regulariser weight,
+            `>= 0`; `None` (default) for the reference value 6.
         attack_mode: `"train"` runs the model in train mode during the
             attack (BatchNorm batch statistics, as the ADR and Madry
             reference codes do; Keras also updates the moving statistics on
             those passes, as PyTorch does), `"eval"` in eval mode. `None`
-            (default) picks each objective's reference: train for Madry,
+            (default) picks the objective's reference: train for Madry,
             eval for TRADES and MART.
-        eval_attack: The attack of `test_step` (always in eval mode):
-            `"auto"` (default) for PGD-10 with the training attack's ε and
-            norm and step ε/4 (none without a training attack), an attack
-            instance, or `None` to skip robust evaluation.
-        clean_metrics: Madry only: update the compiled metrics with an extra
-            eval-mode forward pass on the clean batch (default). With
-            `False` they are computed on the adversarial batch instead,
-            saving one forward pass per step.
-        seed: Integer seed of the attacks' random starts, or `None`.
-        teacher_decay: Create the EMA teacher at construction with this
-            decay (as `EMATeacher(decay)` does when training starts); used
-            when a saved model with a teacher is loaded. Default `None`.
+        eval_attack: The attack of `test_step` (always in eval mode), any
+            `keras_robust.attacks` attack: `"auto"` (default) for PGD-10
+            with the training attack's ε and norm and step ε/4 (none without
+            a training attack), or `None` to skip robust evaluation.
+        clean_metrics: When the objective computes no clean logits (Madry):
+            update the compiled metrics with an extra eval-mode forward pass
+            on the clean batch (default). With `False` they are computed on
+            the adversarial batch instead, saving one forward pass per step.
+        seed: Integer seed of the attacks' random draws, or `None`.
+        targets: A `keras_robust.training.Targets`, or `None` (default) for
+            the compiled loss's own (`loss.training_targets()`, as ADRLoss
+            has) or else the labels.
+        teacher: A `keras_robust.training.Teacher` (`EMA(decay)` or
+            `FixedTeacher(model)`), `"ema"` for `EMA()`, or `None`
+            (default; the `EMATeacher` callback can attach one in `fit()`).
+        gradient_hook: A `keras_robust.training.GradientHook`, or `None`
+            for the plain gradient.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -148,12 +170,14 @@ class AdversarialModel(keras.Model):
         base_model,
         attack="auto",
         objective="madry",
-        beta=6.0,
+        beta=None,
         attack_mode=None,
         eval_attack="auto",
         clean_metrics=True,
         seed=None,
-        teacher_decay=None,
+        targets=None,
+        teacher=None,
+        gradient_hook=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -167,32 +191,14 @@ class AdversarialModel(keras.Model):
         if isinstance(attack, str) and attack == "auto":
             attack = PGD()
         self.attack = _validate_attack("attack", attack, allow_none=True)
-        if objective not in OBJECTIVES:
-            raise ValueError(
-                f"Argument `objective` must be one of {OBJECTIVES}. "
-                f"Received: objective={objective!r}"
-            )
-        self.objective = objective
-        self.beta = validate_number("beta", beta, low=0.0)
-        if attack_mode is None:
-            attack_mode = DEFAULT_ATTACK_MODE[objective]
-        if attack_mode not in ATTACK_MODES:
-            raise ValueError(
-                f"Argument `attack_mode` must be one of {ATTACK_MODES} or None. "
-                f"Received: attack_mode={attack_mode!r}"
-            )
-        self.attack_mode = attack_mode
+        self.objective = objectives.get(objective, beta)
+        self.attack_mode = objectives.resolve_attack_mode(attack_mode, self.objective)
         if isinstance(eval_attack, str) and eval_attack == "auto":
             eval_attack = (
                 None if self.attack is None else default_eval_attack(self.attack)
             )
         self.eval_attack = _validate_attack("eval_attack", eval_attack, allow_none=True)
-        if not isinstance(clean_metrics, bool | np.bool_):
-            raise ValueError(
-                "Argument `clean_metrics` must be a bool. "
-                f"Received: clean_metrics={clean_metrics!r}"
-            )
-        self.clean_metrics = bool(clean_metrics)
+        self.clean_metrics = validate_bool("clean_metrics", clean_metrics)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Keras does not checkpoint random-generator states; tracking the
@@ -200,17 +206,35 @@ class AdversarialModel(keras.Model):
         # `save_weights` and BackupAndRestore, so a resumed run draws the
         # same random starts as an uninterrupted one.
         self.seed_state = self.seed_generator.state
-        self.robust_accuracy_tracker = keras.metrics.Mean(name="robust_accuracy")
-        self._multi_worker = backend.in_multi_worker_mode()
-        # The horizon of schedules without their own: epochs x steps per
-        # epoch of the current fit(), set when training starts.
-        self.schedule_horizon = keras.Variable(
-            0.0, trainable=False, dtype="float32", name="schedule_horizon"
+        # The step the schedules read and their horizon: the model's own
+        # variables, so that checkpoints and KerasTuner's warm starts (which
+        # restore weights but not the optimizer) carry them.
+        self.training_step = keras.Variable(
+            0,
+            trainable=False,
+            dtype="int64",
+            name="training_step",
+            aggregation="only_first_replica",
         )
-        self.teacher = None
-        self.teacher_decay = None
-        if teacher_decay is not None:
-            self.attach_teacher(teacher_decay)
+        self.schedule_horizon = keras.Variable(
+            0.0,
+            trainable=False,
+            dtype="float32",
+            name="schedule_horizon",
+            aggregation="only_first_replica",
+        )
+        self._targets = None if targets is None else training_targets.get(targets)
+        self.gradient_hook = gradient_hook or hooks.GradientHook()
+        if not isinstance(self.gradient_hook, hooks.GradientHook):
+            raise ValueError(
+                "Argument `gradient_hook` must be a keras_robust.training."
+                f"GradientHook or None. Received: gradient_hook={gradient_hook!r}"
+            )
+        self.robust_accuracy_tracker = keras.metrics.Mean(name="robust_accuracy")
+        self.teacher_slot = teachers.TeacherSlot(name="teacher_slot")
+        teacher = teachers.get(teacher)
+        if teacher is not None:
+            self.attach_teacher(teacher)
         if base_model.built and _declared_input_shape(base_model) is not None:
             self.build(_declared_input_shape(base_model))
 
@@ -219,271 +243,261 @@ class AdversarialModel(keras.Model):
     def call(self, inputs, training=None):
         return self.base_model(inputs, training=training)
 
-    def build(self, input_shape):
-        if not self.base_model.built:
-            self.base_model.build(input_shape)
-        if self.teacher is not None and not self.teacher.built:
-            self.teacher.build(input_shape)
-            self.teacher.set_weights(self.base_model.get_weights())
-        super().build(input_shape)
-
-    # --- the EMA teacher, ADR and schedules -------------------------------------
-
-    def attach_teacher(self, decay):
-        """Creates the EMA teacher (a copy of the student) if there is none.
-
-        A new teacher starts as an exact copy of the student; an existing one
-        (a later `fit()`, or one restored from a checkpoint) is kept and only
-        its decay set. Called by `keras_robust.callbacks.EMATeacher`.
-
-        Args:
-            decay: EMA decay in `[0, 1]`.
-        """
-        decay = validate_number("decay", decay, low=0.0, high=1.0)
-        if self.teacher is None:
-            with backend.creation_scope(self):
-                teacher = keras.models.clone_model(self.base_model)
-                teacher.trainable = False
-                if self.base_model.built:
-                    if not teacher.built:
-                        teacher.build(_declared_input_shape(self.base_model))
-                    teacher.set_weights(self.base_model.get_weights())
-                decay_variable = keras.Variable(
-                    decay, trainable=False, dtype="float32", name="teacher_decay"
-                )
-            # The teacher is state added to a possibly built model, as Keras
-            # itself does when quantizing a built layer.
-            was_locked = self._tracker.locked
-            self._tracker.unlock()
-            try:
-                self.teacher = teacher
-                self.teacher_decay = decay_variable
-            finally:
-                if was_locked:
-                    self._tracker.lock()
-            # A train function traced without a teacher must be rebuilt.
-            self.train_function = None
-        self.teacher_decay.assign(decay)
-
-    def _update_teacher(self):
-        decay = self.teacher_decay
-        for teacher_weight, weight in zip(
-            self.teacher.weights, self.base_model.weights, strict=True
-        ):
-            teacher_weight.assign(
-                decay * teacher_weight + (1.0 - decay) * ops.cast(weight, "float32")
-            )
-
-    def _adr_loss(self):
-        """The compiled `ADRLoss`, marked as used by this model; else `None`."""
-        loss = getattr(self, "loss", None)
-        if not isinstance(loss, ADRLoss):
-            return None
-        loss.attached = True
-        return loss
-
-    def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; also sets the horizon of the schedules."""
-        position = 5  # of `callbacks` in keras.Model.fit's signature
-        if len(args) > position:
-            args = list(args)
-            callbacks = list(args[position] or []) + [_ScheduleHorizon()]
-            args[position] = callbacks
-        else:
-            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
-                _ScheduleHorizon()
-            ]
-        return super().fit(*args, **kwargs)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras reduces the first (nested) batch across replicas before its
-        # symbolic build, which MultiWorkerMirroredStrategy rejects
-        # (keras-team/keras#20585). The build needs only shapes: hand it one
-        # local replica's batch instead.
-        self._adr_loss()  # the build computes the loss once
-        if iterator is not None and self._distribute_strategy is not None:
-            for _, _, batches in iterator:
-                data_batch = backend.first_local_value(
-                    self._distribute_strategy, next(batches)
-                )
-                break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    def _logits(self, x, training):
+    def logits(self, x, training):
+        """The student's logits on `x` as float32, checked to be `[N, K]`."""
         logits = self(x, training=training)
         _check_output_shape(logits.shape)
         return ops.cast(logits, "float32")
 
-    def _attack_model_fn(self, training):
-        return lambda inputs: self._logits(inputs, training)
+    def build(self, input_shape):
+        if not self.base_model.built:
+            self.base_model.build(input_shape)
+        if self.teacher_role is not None:
+            self.teacher_role.prepare(self.base_model)
+        super().build(input_shape)
 
-    def _gaussian_start(self, x):
-        noise = backend.random.normal(
-            ops.shape(x),
-            stddev=GAUSSIAN_START_STD,
-            dtype=x.dtype,
-            seed=self.seed_generator,
+    # --- the teacher ------------------------------------------------------------
+
+    @property
+    def teacher_role(self):
+        """The `keras_robust.training.Teacher`, or `None`."""
+        return self.teacher_slot.teacher
+
+    @property
+    def teacher(self):
+        """The teacher network (inputs -> logits, compiled), or `None`."""
+        role = self.teacher_role
+        return None if role is None else role.network
+
+    @property
+    def teacher_decay(self):
+        """The EMA teacher's decay variable, or `None`."""
+        return getattr(self.teacher_role, "decay", None)
+
+    def attach_teacher(self, teacher):
+        """Sets the model's teacher; the protocol of teacher callbacks.
+
+        A callback such as `keras_robust.callbacks.EMATeacher` calls this
+        from `set_model`, when `fit()` starts. A new teacher is attached to
+        the student (an `EMA` starts as an exact copy of it) and becomes part
+        of the model's weights. If the model already has a teacher of the
+        same kind (a later `fit()`, or one restored from a checkpoint), it
+        is kept and only its settings taken from `teacher` (an EMA's decay).
+
+        Args:
+            teacher: A `keras_robust.training.Teacher`.
+
+        Raises:
+            ValueError: If the model already has a teacher of another kind.
+        """
+        teacher = teachers.get(teacher)
+        current = self.teacher_role
+        if current is not None:
+            if type(current) is not type(teacher):
+                raise ValueError(
+                    "The model already has a teacher of another kind. Received: "
+                    f"teacher={teacher!r} for a model whose teacher is {current!r}"
+                )
+            if isinstance(current, teachers.EMA):
+                current.set_decay(float(teacher._decay))
+            return
+        with backend.creation_scope(self):
+            teacher.attach(self.base_model)
+        teacher.network.compile(
+            loss=SoftTargetCrossentropy(), metrics=["accuracy"], jit_compile=False
         )
-        return x + noise
+        self.teacher_slot.teacher = teacher
+        # A train function traced without the teacher must be traced again.
+        self.train_function = None
+
+    # --- configuration from compile() and fit() ------------------------------------
+
+    @property
+    def targets(self):
+        """What the model trains toward: a `keras_robust.training.Targets`.
+
+        The constructor's `targets`; else the compiled loss's own, when it
+        has a `training_targets()` method (as `keras_robust.losses.ADRLoss`
+        does); else the labels.
+        """
+        provider = getattr(getattr(self, "loss", None), "training_targets", None)
+        if self._targets is not None:
+            if provider is not None:
+                raise ValueError(
+                    "The compiled loss brings its own training targets, and "
+                    "`targets` was also given to AdversarialModel; keep one. "
+                    f"Received: loss={self.loss!r}, targets={self._targets!r}"
+                )
+            return self._targets
+        return provider() if provider is not None else training_targets.Labels()
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; also prepares the teacher and the schedules."""
+        position = 5  # of `callbacks` in keras.Model.fit's signature
+        if len(args) > position:
+            args = list(args)
+            args[position] = [*(args[position] or []), _ScheduleHorizon()]
+        else:
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _ScheduleHorizon()]
+        if self.teacher_role is not None:
+            self.teacher_role.prepare(self.base_model)
+        with driving(self):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with driving(self):
+            return super().evaluate(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with driving(self):
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with driving(self):
+            return super().test_on_batch(*args, **kwargs)
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`; also restores a saved EMA teacher.
+
+        A model saved with an EMA teacher (attached by the `EMATeacher`
+        callback during `fit()`) can be loaded into a freshly built model
+        without one, as KerasTuner's `get_best_models()` does: the teacher
+        is attached first, then restored with the rest.
+        """
+        kind = teachers.saved_teacher_kind(filepath, "layers/teacher_slot")
+        if self.teacher_role is None and kind == "ema":
+            self.attach_teacher(teachers.EMA())
+        return super().load_weights(filepath, *args, **kwargs)
 
     # --- steps -----------------------------------------------------------------
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        extra_logs = {}
-        targets = y  # the training targets: the labels, or ADR's rectified ones
-        adr = self._adr_loss()
-        if adr is not None:
-            if self.teacher is None:
-                raise ValueError(
-                    "ADRLoss needs the EMA teacher: pass "
-                    "`callbacks=[keras_robust.callbacks.EMATeacher()]` to fit(). "
-                    "Received: fit() without an EMATeacher callback"
-                )
-            temperature, interpolation = adr.schedule_values(
-                self.optimizer.iterations, self.schedule_horizon
-            )
-            teacher_logits = self.teacher(x, training=False)
-            targets = adr_targets(y, teacher_logits, temperature, interpolation)
-            extra_logs = {"temperature": temperature, "interpolation": interpolation}
-        if self.attack is None:
-            x_adv = x
-        else:
-            x_adv = self._adversarial_batch(x, targets)
-
-        with backend.GradientTape() as tape:
-            adv_logits = self._logits(x_adv, training=True)
-            if self.objective == "madry":
-                clean_logits = None
-                loss = self.compute_loss(
-                    x=x, y=targets, y_pred=adv_logits, sample_weight=sample_weight
-                )
-            else:
-                clean_logits = self._logits(x, training=True)
-                if self.objective == "trades":
-                    loss = self.compute_loss(
-                        x=x, y=targets, y_pred=clean_logits, sample_weight=sample_weight
-                    )
-                    extra = self.beta * kl_from_logits(clean_logits, adv_logits)
-                else:
-                    loss = self.compute_loss(
-                        x=x, y=targets, y_pred=adv_logits, sample_weight=sample_weight
-                    )
-                    extra = mart_regularizer(
-                        dense_targets(targets, clean_logits),
-                        clean_logits,
-                        adv_logits,
-                        self.beta,
-                    )
-                loss = loss + batch_mean(extra, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        if self.teacher is not None:
-            self._update_teacher()
-
-        if clean_logits is None:
-            if self.attack is None:
-                clean_logits = adv_logits
-            elif self.clean_metrics:
-                clean_logits = self._logits(x, training=False)
-            else:
-                clean_logits = adv_logits
-        results = self._update_metrics(
+        if self.attack is not None:
+            x = backend.check_in_value_range(x, self.attack.value_range, name="x")
+        batch = Batch(
             x,
             y,
             sample_weight,
-            loss,
-            clean_logits,
-            None if self.attack is None else ops.stop_gradient(adv_logits),
+            ops.cast(self.training_step, "float32"),
+            ops.convert_to_tensor(self.schedule_horizon),
         )
-        if extra_logs and self._multi_worker:
-            extra_logs = {k: ops.reshape(v, (1,)) for k, v in extra_logs.items()}
-        return {**results, **extra_logs}
+        targets_role = self.targets
+        teacher = self._teacher_for(targets_role)
 
-    def _adversarial_batch(self, x, targets):
-        """The training attack's examples, with the objective's attack loss."""
-        x = backend.check_in_value_range(x, self.attack.value_range, name="x")
-        attack_fn = self._attack_model_fn(self.attack_mode == "train")
-        if self.objective == "trades":
-            clean_reference = ops.stop_gradient(attack_fn(x))
-            return self.attack.perturb(
-                attack_fn,
-                x,
-                lambda logits: kl_from_logits(clean_reference, logits),
-                start=self._gaussian_start(x),
+        targets, logs = targets_role.before_attack(batch, teacher)
+        x_adv = self._attack(batch, targets)
+        targets = targets_role.after_attack(batch, x_adv, targets, teacher)
+
+        def objective_loss():
+            output = self.objective.loss(self, batch, x_adv, targets)
+            return output.loss, output
+
+        loss, output, gradients = self.gradient_hook(
+            self, objective_loss, self.trainable_variables
+        )
+        self.optimizer.apply(gradients, self.trainable_variables)
+        if self.teacher_role is not None:
+            self.teacher_role.update(self.base_model)
+        self.training_step.assign_add(1)
+
+        clean_logits = output.clean_logits
+        if clean_logits is None:
+            clean_logits = (
+                self.logits(x, training=False)
+                if self.clean_metrics and self.attack is not None
+                else output.adv_logits
             )
-        start = self._gaussian_start(x) if self.objective == "mart" else None
+        adv_logits = None if self.attack is None else output.adv_logits
+        return self._logs(batch, loss, clean_logits, adv_logits, logs)
+
+    def _teacher_for(self, targets):
+        if targets.requires_teacher and self.teacher_role is None:
+            raise ValueError(
+                f"{type(targets).__name__} needs a teacher: "
+                f"{targets.teacher_hint}. Received: a model without a teacher"
+            )
+        return self.teacher_role
+
+    def _attack(self, batch, targets):
+        """The training attack's examples, as the objective prescribes."""
+        if self.attack is None:
+            return batch.x
+        training_mode = self.attack_mode == "train"
+
+        def forward(inputs):
+            return self.logits(inputs, training=training_mode)
+
         return self.attack.perturb(
-            attack_fn,
-            x,
-            _cross_entropy_against(targets),
+            forward,
+            batch.x,
+            targets,
+            loss_fn=self.objective.attack_loss(forward, batch, targets),
             seed=self.seed_generator,
-            start=start,
+            start=self.objective.attack_start(batch, self.seed_generator),
         )
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        logits = self._logits(x, training=False)
+        logits = self.logits(x, training=False)
         loss = self.compute_loss(
             x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=False
         )
         adv_logits = None
         if self.eval_attack is not None:
             x = backend.check_in_value_range(x, self.eval_attack.value_range, "x")
-            eval_fn = self._attack_model_fn(False)
-            x_adv = self.eval_attack.perturb(
-                eval_fn, x, self.eval_attack.loss_fn(y), seed=self.seed_generator
-            )
-            adv_logits = eval_fn(x_adv)
-        return self._update_metrics(x, y, sample_weight, loss, logits, adv_logits)
 
-    def _update_metrics(self, x, y, sample_weight, loss, logits, adv_logits):
+            def forward(inputs):
+                return self.logits(inputs, training=False)
+
+            x_adv = self.eval_attack.perturb(forward, x, y, seed=self.seed_generator)
+            adv_logits = forward(x_adv)
+        batch = Batch(x, y, sample_weight, None, None)
+        return self._logs(batch, loss, logits, adv_logits, {})
+
+    def _logs(self, batch, loss, logits, adv_logits, extra):
+        """Updates the metrics; the step's logs."""
+        # The loss tracker Keras creates in compile() is the metric named
+        # "loss" (the pattern of keras.io's custom train_step guide).
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(
                     backend.unscale_loss_for_distribution(loss),
-                    sample_weight=ops.shape(x)[0],
+                    sample_weight=ops.shape(batch.x)[0],
                 )
-        results = self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+        results = self.compute_metrics(
+            batch.x, batch.y, logits, sample_weight=batch.sample_weight
+        )
         if adv_logits is None:
             results.pop("robust_accuracy", None)
         else:
-            labels = ops.argmax(dense_targets(y, adv_logits), axis=-1)
-            correct = ops.cast(ops.argmax(adv_logits, axis=-1) == labels, "float32")
             self.robust_accuracy_tracker.update_state(
-                correct, sample_weight=sample_weight
+                classification.correct(adv_logits, batch.y),
+                sample_weight=batch.sample_weight,
             )
             results["robust_accuracy"] = self.robust_accuracy_tracker.result()
-        if self._multi_worker:
-            # Across workers Keras averages the logs with a reduction over
-            # axis 0, which scalars lack (keras-team/keras#20585): give each
-            # log one axis of length one, so the average is over replicas.
-            results = {name: ops.reshape(v, (1,)) for name, v in results.items()}
-        return results
+        return backend.distribution_safe_logs({**results, **extra})
 
     # --- serialization ------------------------------------------------------
 
     def get_config(self):
+        def serialize(value):
+            return None if value is None else keras.saving.serialize_keras_object(value)
+
         config = super().get_config()
         config.update(
             {
-                "base_model": keras.saving.serialize_keras_object(self.base_model),
-                "attack": None
-                if self.attack is None
-                else keras.saving.serialize_keras_object(self.attack),
-                "objective": self.objective,
-                "beta": self.beta,
+                "base_model": serialize(self.base_model),
+                "attack": serialize(self.attack),
+                "objective": serialize(self.objective),
+                "beta": getattr(self.objective, "beta", None),
                 "attack_mode": self.attack_mode,
-                "eval_attack": None
-                if self.eval_attack is None
-                else keras.saving.serialize_keras_object(self.eval_attack),
+                "eval_attack": serialize(self.eval_attack),
                 "clean_metrics": self.clean_metrics,
                 "seed": self.seed,
-                "teacher_decay": None
-                if self.teacher_decay is None
-                else float(ops.convert_to_numpy(self.teacher_decay)),
+                "targets": serialize(self._targets),
+                "teacher": serialize(self.teacher_role),
+                "gradient_hook": serialize(self.gradient_hook),
             }
         )
         return config
@@ -491,22 +505,47 @@ class AdversarialModel(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        config["base_model"] = keras.saving.deserialize_keras_object(
-            config["base_model"], custom_objects=custom_objects
-        )
-        for key in ("attack", "eval_attack"):
+        for key in (
+            "base_model",
+            "attack",
+            "eval_attack",
+            "objective",
+            "targets",
+            "teacher",
+            "gradient_hook",
+        ):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(
                     config[key], custom_objects=custom_objects
                 )
+        if not isinstance(config.get("objective"), str):
+            config.pop("beta", None)  # the objective carries it
         return cls(**config)
 
 
-def _cross_entropy_against(y):
-    """The attack loss: per-example cross-entropy of logits against `y`."""
-    return lambda logits: cross_entropy(
-        dense_targets(y, logits), ops.log_softmax(logits, axis=-1)
-    )
+class _ScheduleHorizon(keras.callbacks.Callback):
+    """Sets an unset `schedule_horizon` to epochs × steps per epoch.
+
+    Runs after the user's callbacks, so a horizon restored by
+    `BackupAndRestore` is kept. Once set, later `fit()` calls keep it: the
+    schedules' value at a step does not depend on the `fit()` calls before.
+    """
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if float(model.schedule_horizon) > 0 or not model.targets.needs_horizon():
+            return
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        if not (epochs and steps):
+            raise ValueError(
+                "Schedules with `total_steps=None` take their horizon from the "
+                "first fit() as epochs x steps per epoch, but the number of "
+                "steps per epoch is unknown. Pass `steps_per_epoch` to fit(), "
+                "`total_steps` to the schedules, or assign "
+                "`model.schedule_horizon`. "
+                f"Received: epochs={epochs}, steps per epoch={steps}"
+            )
+        model.schedule_horizon.assign(float(epochs * steps))
 
 
 def _declared_input_shape(model):
@@ -518,29 +557,6 @@ def _declared_input_shape(model):
     if not inputs or len(inputs) != 1:
         return None
     return tuple(inputs[0].shape)
-
-
-class _ScheduleHorizon(keras.callbacks.Callback):
-    """Sets `schedule_horizon` to epochs x steps per epoch when fit() starts."""
-
-    def on_train_begin(self, logs=None):
-        epochs, steps = self.params.get("epochs"), self.params.get("steps")
-        if epochs and steps:
-            self.model.schedule_horizon.assign(float(epochs * steps))
-            return
-        self.model.schedule_horizon.assign(0.0)
-        adr = self.model._adr_loss()
-        needs_horizon = adr is not None and any(
-            s.total_steps is None for s in (adr.temperature, adr.interpolation)
-        )
-        if needs_horizon:
-            raise ValueError(
-                "ADRLoss schedules with `total_steps=None` take their horizon "
-                "from fit() as epochs x steps per epoch, but the number of "
-                "steps per epoch is unknown. Pass `steps_per_epoch` to fit() "
-                "or `total_steps` to the schedules. "
-                f"Received: epochs={epochs}, steps per epoch={steps}"
-            )
 
 
 def _declared_output_shape(model):

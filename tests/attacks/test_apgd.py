@@ -421,11 +421,14 @@ def test_perturb_with_a_loss_function_returns_the_highest_loss_point(mlp):
         return tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(points)).numpy()
 
     run = backend.compile_function(
-        lambda xb: attack.perturb(
-            model_fn, xb, lambda logits: cross_entropy_loss(logits, tf.one_hot(y, 10))
+        lambda xb, yb: attack.perturb(
+            model_fn,
+            xb,
+            yb,
+            loss_fn=lambda logits: cross_entropy_loss(logits, tf.one_hot(y, 10)),
         )
     )
-    highest_loss = run(tf.constant(x)).numpy()
+    highest_loss = run(tf.constant(x), tf.constant(y)).numpy()
     with_labels = attack(model, x, y, batch_size=len(x))
     assert np.max(np.abs(highest_loss - x)) <= EPSILON["linf"] + 1e-6
     # The highest-loss point beats the clean input and the first
@@ -434,10 +437,9 @@ def test_perturb_with_a_loss_function_returns_the_highest_loss_point(mlp):
     assert np.all(cross_entropy(highest_loss) >= cross_entropy(x) - 1e-5)
     never_fooled = _predictions(model, with_labels) == y
     np.testing.assert_array_equal(highest_loss[never_fooled], with_labels[never_fooled])
-    with pytest.raises(ValueError, match=r"needs the labels"):
-        APGD(loss="dlr").perturb(model_fn, x, lambda logits: logits[:, 0])
-    with pytest.raises(ValueError, match=r"exactly one of `loss_fn` and `targets`"):
-        attack.perturb(model_fn, x)
+    targeted = APGD(loss="dlr", targeted=True)
+    with pytest.raises(ValueError, match=r"with targeted=True"):
+        targeted.perturb(model_fn, x, y, loss_fn=lambda logits: logits[:, 0])
 
 
 # --- arguments and serialization --------------------------------------------------

@@ -78,7 +78,7 @@ def test_attack_random_start_avoids_the_slow_xla_sampler(attack):
     y = tf.constant([0, 1, 2, 0])
 
     def run(x, y):
-        return attack.perturb(model, x, attack.loss_fn(y), seed=seed)
+        return attack.perturb(model, x, y, seed=seed)
 
     hlo = tf.function(run, jit_compile=True).experimental_get_compiler_ir(x, y)(
         stage="hlo"

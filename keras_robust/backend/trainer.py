@@ -1,0 +1,68 @@
+"""Plumbing between a custom training step and Keras's TensorFlow trainer.
+
+Everything here works around one upstream limitation and names it:
+keras-team/keras#20585 (under `MultiWorkerMirroredStrategy`, Keras's
+symbolic build reduces the first batch across replicas, and its log
+reduction concatenates along axis 0, which scalars lack). The private
+names used below are confined to this module.
+"""
+
+import tensorflow as tf
+from keras import ops
+
+
+def in_multi_worker_mode():
+    """Whether the current strategy spans several workers (processes)."""
+    extended = tf.distribute.get_strategy().extended
+    # TensorFlow offers no public query; Keras itself reads this method.
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def first_local_value(strategy, value):
+    """The first local replica's part of a (nested) distributed value."""
+
+    def local(item):
+        if isinstance(item, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(item)[0]
+        return item
+
+    return tf.nest.map_structure(local, value)
+
+
+def distribution_safe_logs(logs):
+    """Logs that Keras can average across workers (keras-team/keras#20585).
+
+    Across workers Keras reduces the logs along axis 0, which scalars lack:
+    in multi-worker mode each value gets one axis of length one, so the
+    reduction averages over replicas. Elsewhere the logs are unchanged.
+    """
+    if not in_multi_worker_mode():
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+
+_DISTRIBUTED_STRATEGIES = (
+    tf.distribute.MirroredStrategy,
+    tf.distribute.MultiWorkerMirroredStrategy,
+)
+
+
+class MultiWorkerBuildMixin:
+    """Builds a model from one local replica's batch (keras-team/keras#20585).
+
+    Keras reduces the first (nested) batch across replicas before its
+    symbolic build, which `MultiWorkerMirroredStrategy` rejects. The build
+    needs only shapes, so this hands it one local replica's batch instead.
+    Overrides the private `Trainer._maybe_symbolic_build` until upstream
+    fixes the reduction.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self.distribute_strategy
+        distributed = isinstance(strategy, _DISTRIBUTED_STRATEGIES)
+        if iterator is not None and distributed:
+            for _, _, batches in iterator:
+                data_batch = first_local_value(strategy, next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

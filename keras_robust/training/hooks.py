@@ -1,0 +1,39 @@
+"""The gradient hook: how the training step turns its loss into gradients."""
+
+import keras
+
+from keras_robust import backend
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class GradientHook:
+    """Computes the loss and its gradients for one optimizer step.
+
+    The default hook is the identity: it evaluates the objective's loss once
+    and differentiates it (with the optimizer's loss scaling, for mixed
+    precision). A method that changes how the gradient is taken (AWP
+    perturbs the weights, evaluates the loss there and restores them)
+    subclasses it and overrides `__call__`; the rest of the step stays as
+    it is.
+
+    Call signature: `hook(model, loss_fn, variables) -> (loss, outputs,
+    gradients)`, where `loss_fn()` returns `(loss, outputs)` with `loss` a
+    float32 scalar, and the gradients are those of `loss` with respect to
+    `variables` (unscaled by the optimizer later, in `optimizer.apply`).
+    """
+
+    def __call__(self, model, loss_fn, variables):
+        with backend.GradientTape() as tape:
+            loss, outputs = loss_fn()
+            scaled_loss = model.optimizer.scale_loss(loss)
+        return loss, outputs, tape.gradient(scaled_loss, variables)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
