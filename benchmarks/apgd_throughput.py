@@ -33,12 +33,8 @@ def compiled_attacks(model, steps):
     apgd = kr.attacks.APGD(epsilon=EPSILON, steps=steps, loss="ce")
     pgd = kr.attacks.PGD(epsilon=EPSILON, step_size=EPSILON / 4, steps=steps)
     return {
-        "APGD-CE": tf.function(
-            lambda x, y: apgd.perturb(model_fn, x, y, seed=seed)
-        ),
-        "PGD": tf.function(
-            lambda x, y: pgd.perturb(model_fn, x, y, seed=seed)
-        ),
+        "APGD-CE": tf.function(lambda x, y: apgd.perturb(model_fn, x, y, seed=seed)),
+        "PGD": tf.function(lambda x, y: pgd.perturb(model_fn, x, y, seed=seed)),
     }
 
 

@@ -130,3 +130,22 @@ def validate_value_range(value_range):
             f"numbers with low < high. Received: value_range={value_range!r}"
         )
     return (low, high)
+
+
+class Configurable:
+    """A plain configuration object: `get_config`, `from_config` and a repr.
+
+    The base of attacks, schedules and the training step's roles: their
+    constructor arguments are their config, as with Keras objects.
+    """
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_robust import backend, classification
 from keras_robust.validation import (
+    Configurable,
     validate_bool,
     validate_choice,
     validate_integer,
@@ -70,7 +71,7 @@ def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
     return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
 
 
-class Attack:
+class Attack(Configurable):
     """Base class of every attack: configuration, and one way to run it.
 
     An attack holds configuration only (ε, norm, value range, its own
@@ -186,14 +187,6 @@ class Attack:
             "norm": self.norm,
             "value_range": list(self.value_range),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 def keep_first_fooled(model_fn, y, x_best, x_new):
@@ -324,10 +317,13 @@ class GradientAttack(Attack):
         return x_adv
 
     def get_config(self):
+        # In the order of the constructor's arguments.
         return {
-            **super().get_config(),
+            "epsilon": self.epsilon,
             "step_size": self.step_size,
             "steps": self.steps,
+            "norm": self.norm,
             "random_start": self.random_start,
+            "value_range": list(self.value_range),
             "restarts": self.restarts,
         }

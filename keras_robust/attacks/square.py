@@ -297,11 +297,11 @@ class Square(Attack):
             )
 
     def get_config(self):
-        config = super().get_config()
-        del config["norm"]  # always L∞
+        # Always L∞: no `norm`.
         return {
-            **config,
+            "epsilon": self.epsilon,
             "queries": self.queries,
             "p_init": self.p_init,
+            "value_range": list(self.value_range),
             "loss": self.loss,
         }

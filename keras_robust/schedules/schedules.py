@@ -13,14 +13,14 @@ import numbers
 import keras
 from keras import ops
 
-from keras_robust.validation import validate_integer, validate_number
+from keras_robust.validation import Configurable, validate_integer, validate_number
 
 
 def _validate_total_steps(total_steps):
     return validate_integer("total_steps", total_steps, allow_none=True)
 
 
-class Schedule:
+class Schedule(Configurable):
     """Base class: a value as a function of the step and the horizon.
 
     Subclasses implement `value_at(progress)` for `progress = s / S`
@@ -67,14 +67,6 @@ class Schedule:
 
     def get_config(self):
         return {"total_steps": self.total_steps}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")

@@ -3,10 +3,11 @@
 import keras
 
 from keras_robust import backend
+from keras_robust.validation import Configurable
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class GradientHook:
+class GradientHook(Configurable):
     """Computes the loss and its gradients for one optimizer step.
 
     The default hook is the identity: it evaluates the objective's loss once
@@ -27,13 +28,3 @@ class GradientHook:
             loss, outputs = loss_fn()
             scaled_loss = model.optimizer.scale_loss(loss)
         return loss, outputs, tape.gradient(scaled_loss, variables)
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"

@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from keras_robust import backend, classification
-from keras_robust.validation import validate_choice, validate_number
+from keras_robust.validation import Configurable, validate_choice, validate_number
 
 ATTACK_MODES = ("train", "eval")
 # TRADES and MART start the attack from x + 0.001 * N(0, 1).
@@ -62,7 +62,7 @@ def gaussian_start(x, seed):
     return x + noise
 
 
-class Objective:
+class Objective(Configurable):
     """Base class of the training objectives. See the module docstring.
 
     Attributes:
@@ -106,17 +106,6 @@ class Objective:
             targets: What the model is trained toward.
         """
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")

@@ -14,9 +14,10 @@ from keras import ops
 
 from keras_robust import schedules
 from keras_robust.classification import dense_targets
+from keras_robust.validation import Configurable
 
 
-class Targets:
+class Targets(Configurable):
     """Base class: the labels themselves.
 
     Attributes:
@@ -50,17 +51,6 @@ class Targets:
     def after_attack(self, batch, x_adv, targets, teacher):
         """The targets for training, given the adversarial batch."""
         return targets
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")

@@ -8,7 +8,7 @@ import pytest
 
 import keras_robust as kr
 from keras_robust import schedules
-from keras_robust.models import adversarial_model
+from keras_robust.training import targets as training_targets
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +187,13 @@ def test_teacher_runs_in_eval_mode_on_the_clean_batch(small, monkeypatch):
     # Record the teacher logits the train step hands to adr_targets.
     x, y = small
     recorded = keras.Variable(np.zeros((len(x), 10), "float32"), trainable=False)
-    original = adversarial_model.adr_targets
+    original = training_targets.adr_targets
 
     def recording_adr_targets(labels, teacher_logits, temperature, interpolation):
         recorded.assign(teacher_logits)
         return original(labels, teacher_logits, temperature, interpolation)
 
-    monkeypatch.setattr(adversarial_model, "adr_targets", recording_adr_targets)
+    monkeypatch.setattr(training_targets, "adr_targets", recording_adr_targets)
     model = _model(
         attack=kr.attacks.PGD(0.1, steps=2),
         dropout=True,
@@ -312,14 +312,14 @@ def test_adr_end_to_end_on_digits(digits, attack):
 def test_adr_with_trades_objective_trains_on_rectified_labels(small, monkeypatch):
     x, y = small
     seen = {}
-    original = adversarial_model.adr_targets
+    original = training_targets.adr_targets
 
     def recording(labels, teacher_logits, temperature, interpolation):
         targets = original(labels, teacher_logits, temperature, interpolation)
         seen["targets"] = targets
         return targets
 
-    monkeypatch.setattr(adversarial_model, "adr_targets", recording)
+    monkeypatch.setattr(training_targets, "adr_targets", recording)
     keras.utils.set_random_seed(0)
     model = kr.AdversarialModel(
         _base(),
