@@ -533,7 +533,8 @@ class _ScheduleHorizon(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
-        if float(model.schedule_horizon) > 0 or not model.targets.needs_horizon():
+        horizon = float(ops.convert_to_numpy(model.schedule_horizon))
+        if horizon > 0 or not model.targets.needs_horizon():
             return
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
         if not (epochs and steps):
