@@ -17,6 +17,7 @@ from keras_robust.backend.trainer import (
     distribution_safe_logs,
     first_local_value,
     in_multi_worker_mode,
+    update_loss_metric,
 )
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "random",
     "scale_loss_for_distribution",
     "unscale_loss_for_distribution",
+    "update_loss_metric",
     "value_and_input_gradient",
 ]

@@ -1,14 +1,17 @@
 """Plumbing between a custom training step and Keras's TensorFlow trainer.
 
-Everything here works around one upstream limitation and names it:
+Most of it works around one upstream limitation and names it:
 keras-team/keras#20585 (under `MultiWorkerMirroredStrategy`, Keras's
 symbolic build reduces the first batch across replicas, and its log
 reduction concatenates along axis 0, which scalars lack). The private
-names used below are confined to this module.
+names used below, and the loss tracker found by name, are confined to
+this module.
 """
 
 import tensorflow as tf
 from keras import ops
+
+from keras_robust.backend.gradients import unscale_loss_for_distribution
 
 
 def in_multi_worker_mode():
@@ -39,6 +42,27 @@ def distribution_safe_logs(logs):
     if not in_multi_worker_mode():
         return logs
     return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+
+def update_loss_metric(model, loss, batch_size):
+    """Adds a step's loss to the `loss` that `fit()`/`evaluate()` report.
+
+    Keras creates its loss tracker in `compile()` and exposes it only as the
+    metric named "loss" in `model.metrics` (the pattern of keras.io's
+    custom `train_step` guide); its attribute (`_loss_tracker`) is private.
+    A tracker of our own named "loss" would appear twice in
+    `metrics_names` and shift `evaluate()`'s list of results.
+
+    Args:
+        model: The compiled Keras model.
+        loss: The step's scalar loss, as scaled per replica by Keras losses.
+        batch_size: The number of examples, the weight of this update.
+    """
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(
+                unscale_loss_for_distribution(loss), sample_weight=batch_size
+            )
 
 
 _DISTRIBUTED_STRATEGIES = (

@@ -303,9 +303,7 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
             return
         with backend.creation_scope(self):
             teacher.attach(self.base_model)
-        teacher.network.compile(
-            loss=SoftTargetCrossentropy(), metrics=["accuracy"], jit_compile=False
-        )
+        teacher.network.compile(loss=SoftTargetCrossentropy(), metrics=["accuracy"])
         self.teacher_slot.teacher = teacher
         # A train function traced without the teacher must be traced again.
         self.train_function = None
@@ -457,14 +455,7 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
 
     def _logs(self, batch, loss, logits, adv_logits, extra):
         """Updates the metrics; the step's logs."""
-        # The loss tracker Keras creates in compile() is the metric named
-        # "loss" (the pattern of keras.io's custom train_step guide).
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(
-                    backend.unscale_loss_for_distribution(loss),
-                    sample_weight=ops.shape(batch.x)[0],
-                )
+        backend.update_loss_metric(self, loss, ops.shape(batch.x)[0])
         results = self.compute_metrics(
             batch.x, batch.y, logits, sample_weight=batch.sample_weight
         )

@@ -179,6 +179,13 @@ class FixedTeacher(Teacher):
     def prepare(self, student):
         if student.built and not self.network.built:
             self.network.build(_input_shape(student))
+        classes = [_num_classes(model) for model in (self.network, student)]
+        if None not in classes and classes[0] != classes[1]:
+            raise ValueError(
+                "Argument `model` of FixedTeacher must output logits over the "
+                f"student's {classes[1]} classes. Received: model with "
+                f"{classes[0]} outputs"
+            )
 
     def get_config(self):
         return {
@@ -246,6 +253,17 @@ def get(identifier):
             f"Received: teacher={identifier!r}"
         )
     return identifier
+
+
+def _num_classes(model):
+    """The number of logits a functional/Sequential model outputs, if known."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1:
+        return None
+    return outputs[0].shape[-1]
 
 
 def _input_shape(model):

@@ -220,6 +220,11 @@ def test_fixed_teacher_is_consulted_never_updated_and_saved(digits, tmp_path):
         trained.predict(x_test, verbose=0),
     )
 
+    with pytest.raises(ValueError, match="student's 10 classes.*with 3 outputs"):
+        kr.AdversarialModel(
+            _base(), teacher=kr.training.FixedTeacher(_base(num_classes=3))
+        )
+
     without = kr.AdversarialModel(
         _base(), attack=None, targets=DistillOnAdversarial(), eval_attack=None
     )
