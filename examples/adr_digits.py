@@ -14,6 +14,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import keras_robust as kr
 
@@ -68,7 +69,7 @@ def train(loss, callbacks, args, data):
         batch_size=64,
         validation_data=(x_test, y_test),
         callbacks=callbacks,
-        verbose=0,
+        verbose=2 if args.verbose else 0,
     )
     return model, time.perf_counter() - start
 
@@ -78,11 +79,15 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--quiet", dest="verbose", action="store_false", help="no per-epoch lines"
+    )
     args = parser.parse_args(argv)
     data = kr.data.load_digits(seed=args.seed)
     x_test, y_test = data[1]
 
     results = {}
+    print("PGD-AT (cross-entropy):", flush=True)
     model, seconds = train(kr.losses.SoftTargetCrossentropy(), [], args, data)
     results["PGD-AT"] = evaluate(model.base_model, x_test, y_test, args.epsilon, 1)
     print(f"PGD-AT trained in {seconds:.0f} s", flush=True)
@@ -91,6 +96,7 @@ def main(argv=None):
         temperature=kr.schedules.CosineAnnealing(2.5, 2.0),
         interpolation=kr.schedules.CosineAnnealing(0.7, 0.95),
     )
+    print("ADR (EMA teacher, rectified labels):", flush=True)
     model, seconds = train(adr, [kr.callbacks.EMATeacher(0.995)], args, data)
     results["ADR (student)"] = evaluate(
         model.base_model, x_test, y_test, args.epsilon, 1
@@ -107,4 +113,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # With a fixed seed, a rerun prints the same numbers (CPU).
+    tf.config.experimental.enable_op_determinism()
     main()

@@ -12,6 +12,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import keras_robust as kr
 
@@ -29,6 +30,16 @@ def build_model(num_classes=10):
             keras.layers.Dense(num_classes),
         ]
     )
+
+
+def _progress(name, epochs, every=20):
+    """Prints a line every `every` epochs, so long runs are not silent."""
+
+    def on_epoch_end(epoch, logs):
+        if (epoch + 1) % every == 0:
+            print(f"  {name}: epoch {epoch + 1}/{epochs}, loss {logs['loss']:.4f}")
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
 
 
 LOSSES = {
@@ -66,7 +77,15 @@ def main(argv=None):
             metrics=["accuracy"],
         )
         start = time.perf_counter()
-        model.fit(x_train, y_noisy, epochs=args.epochs, batch_size=64, verbose=0)
+        progress = _progress(name, args.epochs)
+        model.fit(
+            x_train,
+            y_noisy,
+            epochs=args.epochs,
+            batch_size=64,
+            verbose=0,
+            callbacks=[progress],
+        )
         _, accuracy = model.evaluate(x_test, y_test, verbose=0)
         results[name] = accuracy
         print(
@@ -77,4 +96,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # With a fixed seed, a rerun prints the same numbers (CPU).
+    tf.config.experimental.enable_op_determinism()
     main()

@@ -38,6 +38,12 @@ def dense_targets(y_true, y_pred):
             f"axis. Received: y_pred.shape={pred_shape}"
         )
     num_classes = pred_shape[-1]
+    if num_classes < 2:
+        raise ValueError(
+            "Argument `y_pred` must hold logits over at least 2 classes (a "
+            "single output has nothing to classify; for binary problems use "
+            f"2 logits). Received: y_pred.shape={pred_shape}"
+        )
     sparse = len(true_shape) == len(pred_shape) - 1 or (
         len(true_shape) == len(pred_shape) and true_shape[-1] == 1 and num_classes > 1
     )
@@ -49,9 +55,8 @@ def dense_targets(y_true, y_pred):
                 f"Received: y_true.shape={true_shape} with y_pred.shape={pred_shape}"
             )
         labels = ops.reshape(y_true, ops.shape(y_pred)[:-1])
-        labels = ops.cast(labels, "int32")
         labels = check_labels_in_range(labels, num_classes, name="y_true")
-        return ops.one_hot(labels, num_classes, dtype="float32")
+        return ops.one_hot(ops.cast(labels, "int32"), num_classes, dtype="float32")
     if len(true_shape) != len(pred_shape) or not _compatible(true_shape, pred_shape):
         raise ValueError(
             "Argument `y_true` must hold sparse labels of shape "

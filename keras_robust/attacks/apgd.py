@@ -302,15 +302,25 @@ class APGD(GradientAttack):
 
     # --- the pieces of a run ----------------------------------------------------
 
-    def _target_classes(self, clean_logits, targets):
-        """The highest-scoring wrong classes of each example, `[N, T]`."""
-        num_classes = clean_logits.shape[-1]
-        if num_classes is not None and self.num_target_classes > num_classes - 1:
+    def check_num_classes(self, num_classes):
+        minimum = {"ce": 2, "dlr": 4 if self.targeted else 3}[self.loss]
+        if num_classes < minimum:
+            raise ValueError(
+                f"APGD with loss={self.loss!r}, targeted={self.targeted} needs "
+                f"logits over at least {minimum} classes. Received: a model with "
+                f"{num_classes} classes"
+            )
+        if self.targeted and self.num_target_classes > num_classes - 1:
             raise ValueError(
                 "Argument `num_target_classes` must be at most the number of "
                 f"classes minus 1 ({num_classes - 1}). "
                 f"Received: num_target_classes={self.num_target_classes}"
             )
+
+    def _target_classes(self, clean_logits, targets):
+        """The highest-scoring wrong classes of each example, `[N, T]`."""
+        if clean_logits.shape[-1] is not None:
+            self.check_num_classes(clean_logits.shape[-1])
         others = ops.where(targets > 0, -np.inf, clean_logits)
         _, classes = ops.top_k(others, k=self.num_target_classes, sorted=True)
         return classes

@@ -1,5 +1,7 @@
 """The interface every attack shares, and the gradient attack of FGSM and PGD."""
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -31,7 +33,9 @@ def _flat_norm(x):
     return ops.reshape(norm, (-1,) + (1,) * (len(x.shape) - 1))
 
 
-def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
+def run_in_batches(
+    batch_fn, model, x, y, value_range, batch_size, check_num_classes=None
+):
     """Checks an attack's inputs, then runs `batch_fn` compiled, batch by batch.
 
     Args:
@@ -41,6 +45,8 @@ def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
         y: Sparse labels `[N]` (or `[N, 1]`), or dense targets `[N, K]`.
         value_range: `(low, high)` of valid inputs.
         batch_size: Examples per compiled call, a positive integer.
+        check_num_classes: Optional callable taking the model's number of
+            classes, raising if the attack cannot run on it.
 
     Returns:
         NumPy float32 array of adversarial inputs, the shape of `x`.
@@ -60,9 +66,11 @@ def run_in_batches(batch_fn, model, x, y, value_range, batch_size):
     if len(x) == 0:
         return x.copy()
     backend.check_in_value_range(x, value_range, name="x")
+    num_classes = int(ops.shape(model(x[:1], training=False))[-1])
+    if check_num_classes is not None:
+        check_num_classes(num_classes)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
-        num_classes = ops.shape(model(x[:1], training=False))[-1]
-        backend.check_labels_in_range(y, int(num_classes), name="y")
+        backend.check_labels_in_range(y, num_classes, name="y")
     run = backend.compile_function(batch_fn)
     batches = [
         run(x[i : i + batch_size], y[i : i + batch_size])
@@ -107,6 +115,7 @@ class Attack(Configurable):
         self.epsilon = validate_number("epsilon", epsilon, low=0.0)
         self.norm = validate_choice("norm", norm, NORMS)
         self.value_range = validate_value_range(value_range)
+        warn_if_epsilon_is_suspicious(self.epsilon, self.norm, self.value_range)
 
     def perturb(self, model_fn, x, y, *, loss_fn=None, seed=None, start=None):
         """Builds adversarial examples; usable inside a compiled function.
@@ -164,10 +173,21 @@ class Attack(Configurable):
         def run_batch(xb, yb):
             return self.perturb(model_fn, xb, yb, seed=seed_generator)
 
-        return run_in_batches(run_batch, model, x, y, self.value_range, batch_size)
+        return run_in_batches(
+            run_batch,
+            model,
+            x,
+            y,
+            self.value_range,
+            batch_size,
+            check_num_classes=self.check_num_classes,
+        )
 
     def check_inputs(self, x):
         """Checks a NumPy batch before the attack runs (e.g. its rank)."""
+
+    def check_num_classes(self, num_classes):
+        """Checks that the attack can run on a model with `num_classes` logits."""
 
     def project(self, x_adv, x):
         """Projects `x_adv` onto the ε-ball around `x` and into the range."""
@@ -187,6 +207,32 @@ class Attack(Configurable):
             "norm": self.norm,
             "value_range": list(self.value_range),
         }
+
+
+def warn_if_epsilon_is_suspicious(epsilon, norm, value_range):
+    """Warns when an L∞ ε exceeds half the width of `value_range`.
+
+    Such a budget lets the attack move most inputs anywhere in the range,
+    so robust accuracy drops to about 0. It is legal, but usually means an
+    ε in 0–255 pixel units for inputs in [0, 1] (`8` for `8/255`).
+    """
+    low, high = value_range
+    width = high - low
+    if norm != "linf" or epsilon <= width / 2:
+        return
+    hint = ""
+    if epsilon >= 1 and width <= 1:
+        hint = (
+            f" If ε is in 0-255 pixel units, the budget for inputs in "
+            f"{tuple(value_range)} is epsilon={epsilon:g}/255 = {epsilon / 255:.4g}."
+        )
+    warnings.warn(
+        f"An L-inf epsilon={epsilon:g} is more than half the width of "
+        f"value_range={tuple(value_range)}: the attack can move inputs almost "
+        f"anywhere, and robust accuracy will be about 0.{hint}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def keep_first_fooled(model_fn, y, x_best, x_new):

@@ -40,40 +40,55 @@ def unscale_loss_for_distribution(loss):
 
 
 def check_in_value_range(x, value_range, name="x"):
-    """Checks that inputs lie inside `value_range` (a small tolerance allowed).
+    """Checks that inputs are finite and inside `value_range` (a small tolerance).
 
-    Eagerly a violation raises `ValueError`; inside a compiled function the
-    check is an assertion op that fails the step with the same message
-    (`InvalidArgumentError`). XLA (`jit_compile=True`) drops assertions.
+    Eagerly a violation raises `ValueError`, saying whether values are NaN
+    (or infinite) or outside the range; inside a compiled function the
+    check is one cheap assertion op that fails the step with the same
+    message (`InvalidArgumentError`). XLA (`jit_compile=True`) drops
+    assertions.
 
     Returns:
         `x`, carrying the check as a control dependency in graph mode.
     """
     low, high = value_range
     tolerance = 1e-6 * max(1.0, abs(high - low))
-    message = (
-        f"Argument `{name}` has values outside value_range=({low}, {high}). "
-        "Scale the inputs into the attack's value_range (for images: [0, 1], "
-        "with normalisation inside the model, see "
-        "keras_robust.layers.InputStandardization), or set the attack's "
-        "value_range."
+    advice = (
+        "Scale the inputs into the attack's value_range (for images: [0, 1] "
+        "floats, e.g. `x.astype('float32') / 255`, with normalisation inside "
+        "the model, see keras_robust.layers.InputStandardization), or set the "
+        "attack's value_range."
     )
     values = concrete_values(x)
     if values is not None:
-        values = np.asarray(values)
+        values = np.asarray(values, dtype="float64")
+        if values.size and not np.all(np.isfinite(values)):
+            count = int(np.sum(~np.isfinite(values)))
+            kind = "NaN" if np.isnan(values).any() else "infinite"
+            raise ValueError(
+                f"Argument `{name}` must hold finite values. Received: {name} "
+                f"with {count} {kind} value(s)"
+            )
         if values.size and (
             values.min() < low - tolerance or values.max() > high + tolerance
         ):
             raise ValueError(
-                f"{message} Received: {name} with min={values.min():.6g}, "
+                f"Argument `{name}` has values outside value_range=({low}, "
+                f"{high}). {advice} Received: {name} with min={values.min():.6g}, "
                 f"max={values.max():.6g}"
             )
         return x
-    in_range = tf.logical_and(
-        tf.reduce_min(x) >= low - tolerance, tf.reduce_max(x) <= high + tolerance
+    lowest, highest = tf.reduce_min(x), tf.reduce_max(x)
+    valid = tf.logical_and(
+        tf.reduce_all(tf.math.is_finite(x)),
+        tf.logical_and(lowest >= low - tolerance, highest <= high + tolerance),
+    )
+    message = (
+        f"Argument `{name}` must hold finite values inside value_range=({low}, "
+        f"{high}); NaN shows as nan below. {advice}"
     )
     assertion = tf.debugging.Assert(
-        in_range, [message, "Received min/max:", tf.reduce_min(x), tf.reduce_max(x)]
+        valid, [message, "Received min/max:", lowest, highest]
     )
     with tf.control_dependencies([assertion]):
         return tf.identity(x)

@@ -294,6 +294,13 @@ def inject_label_noise(
             f"up to {num_classes - 1}. Received: labels with dtype {flat.dtype}"
         )
 
+    valid_seed = seed is None or isinstance(seed, np.random.Generator)
+    valid_seed |= isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+    if not valid_seed or (isinstance(seed, numbers.Integral) and seed < 0):
+        raise ValueError(
+            "Argument `seed` must be a non-negative integer, None or a "
+            f"numpy.random.Generator. Received: seed={seed!r}"
+        )
     rng = np.random.default_rng(seed)
     uniform = rng.random(flat.size)
     noisy = np.empty_like(flat)

@@ -1,7 +1,11 @@
 """Calibration: expected calibration error."""
 
+import warnings
+
 import numpy as np
 
+from keras_robust.backend import check_labels_in_range
+from keras_robust.classification import numpy_class_indices
 from keras_robust.validation import validate_integer
 
 
@@ -28,16 +32,34 @@ def expected_calibration_error(logits, labels, num_bins=15):
     """
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[-1] == logits.shape[-1]:
-        labels = labels.argmax(axis=-1)
-    labels = labels.reshape(-1)
-    if logits.ndim != 2 or len(labels) != len(logits):
+    if logits.ndim != 2 or logits.shape[-1] < 2:
+        raise ValueError(
+            "Argument `logits` must have shape [N, K] with K >= 2. "
+            f"Received: logits.shape={logits.shape}"
+        )
+    raw_labels = labels
+    labels = numpy_class_indices(labels, logits.shape[-1])
+    if len(labels) != len(logits):
         raise ValueError(
             "Arguments `logits` [N, K] and `labels` [N] must describe the same "
             f"examples. Received: logits.shape={logits.shape}, "
-            f"labels.shape={labels.shape}"
+            f"labels.shape={raw_labels.shape}"
         )
+    if raw_labels.ndim < 2 or raw_labels.shape[-1] == 1:
+        check_labels_in_range(raw_labels.reshape(-1), logits.shape[-1], "labels")
     num_bins = validate_integer("num_bins", num_bins)
+    if (
+        logits.size
+        and np.all((logits >= 0) & (logits <= 1))
+        and np.allclose(logits.sum(axis=-1), 1.0, atol=1e-3)
+    ):
+        warnings.warn(
+            "Argument `logits` looks like probabilities (rows in [0, 1] that "
+            "sum to 1); the ECE applies a softmax, so pass the logits (or log "
+            "probabilities, `np.log(p)`).",
+            UserWarning,
+            stacklevel=2,
+        )
     shifted = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     confidence = probs.max(axis=-1)

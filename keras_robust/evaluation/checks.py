@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_robust import backend
+from keras_robust.classification import cross_entropy_with_logits, numpy_class_indices
 
 DOCS = "docs/evaluation.md"
 
@@ -25,11 +26,7 @@ def _warn(message, anchor):
 
 def _input_gradients(model, x, labels):
     def loss_fn(inputs):
-        logits = keras.ops.cast(model(inputs, training=False), "float32")
-        return -keras.ops.sum(
-            keras.ops.one_hot(labels, logits.shape[-1]) * keras.ops.log_softmax(logits),
-            axis=-1,
-        )
+        return cross_entropy_with_logits(labels, model(inputs, training=False))
 
     _, gradient = backend.value_and_input_gradient(
         loss_fn, keras.ops.convert_to_tensor(x)
@@ -76,8 +73,7 @@ def check_model(
     x = np.asarray(x, dtype="float32")[:max_examples]
     y = np.asarray(y)[:max_examples]
     logits = keras.ops.convert_to_numpy(model(x, training=False)).astype("float64")
-    labels = y.argmax(-1) if y.ndim == 2 and y.shape[-1] > 1 else y.reshape(-1)
-    labels = labels.astype("int64")
+    labels = numpy_class_indices(y, logits.shape[-1])
     failed = []
 
     if np.all((logits >= 0) & (logits <= 1)) and np.allclose(

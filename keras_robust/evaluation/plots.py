@@ -7,6 +7,8 @@ plotted.
 
 import numpy as np
 
+from keras_robust.classification import numpy_class_indices
+
 
 def _pyplot():
     try:
@@ -43,11 +45,9 @@ def reliability_diagram(logits, labels, path, num_bins=15, title=None):
     """
     from keras_robust.evaluation.calibration import expected_calibration_error
 
-    logits = np.asarray(logits, dtype=np.float64)
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        labels = labels.argmax(-1)
     ece = expected_calibration_error(logits, labels, num_bins)
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = numpy_class_indices(labels, logits.shape[-1])
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
     probs = shifted / shifted.sum(-1, keepdims=True)
     confidence = probs.max(-1)
@@ -109,7 +109,7 @@ def robustness_curve(model, x, y, epsilons, path, attack=None, seed=0, title=Non
             return PGD(epsilon=epsilon, step_size=max(epsilon / 4, 1e-6), steps=20)
 
     y = np.asarray(y)
-    labels = y.argmax(-1) if y.ndim == 2 else y
+    labels = y.argmax(-1) if y.ndim == 2 and y.shape[-1] > 1 else y.reshape(-1)
     accuracy = []
     for epsilon in epsilons:
         x_adv = (

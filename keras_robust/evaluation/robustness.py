@@ -2,14 +2,21 @@
 
 import json
 import time
+import warnings
 
 import keras
 import numpy as np
 
+from keras_robust import backend
+from keras_robust.attacks.base import NORMS, Attack, warn_if_epsilon_is_suspicious
+from keras_robust.classification import numpy_class_indices
 from keras_robust.evaluation.checks import check_black_box, check_model
-from keras_robust.validation import validate_number
-
-NORMS = ("linf", "l2")
+from keras_robust.validation import (
+    validate_choice,
+    validate_integer,
+    validate_number,
+    validate_value_range,
+)
 
 
 def standard_attacks(epsilon, norm="linf", value_range=(0.0, 1.0)):
@@ -69,13 +76,6 @@ def _as_arrays(data):
     return np.concatenate(xs).astype("float32"), np.concatenate(ys)
 
 
-def _labels(y, num_classes):
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[-1] == num_classes and num_classes > 1:
-        return y.argmax(axis=-1)
-    return y.reshape(-1).astype("int64")
-
-
 def _predict(model, x, batch_size):
     return np.concatenate(
         [
@@ -83,6 +83,72 @@ def _predict(model, x, batch_size):
             for i in range(0, len(x), batch_size)
         ]
     ).astype("float32")
+
+
+def _value_range(value_range, attacks):
+    """The one value range of an evaluation (see `evaluate_robustness`)."""
+    instances = []
+    if not isinstance(attacks, str):
+        for item in attacks:
+            attack = item[1] if isinstance(item, tuple) else item
+            if isinstance(attack, Attack):
+                instances.append(attack)
+    if value_range is None:
+        ranges = {attack.value_range for attack in instances}
+        if len(ranges) > 1:
+            raise ValueError(
+                "The attacks must share one `value_range`. Received: attacks "
+                f"with value_range {sorted(ranges)}"
+            )
+        return ranges.pop() if ranges else (0.0, 1.0)
+    value_range = validate_value_range(value_range)
+    for attack in instances:
+        if attack.value_range != value_range:
+            raise ValueError(
+                f"Argument `value_range`={value_range} differs from the "
+                f"value_range of {attack!r}; pass value_range=None to use the "
+                "attacks' own, or build the attacks with the same range. "
+                f"Received: value_range={value_range}"
+            )
+    return value_range
+
+
+def _named_attacks(attacks, epsilon, norm, value_range):
+    """`[(name, attack)]` from the `attacks` argument of `evaluate_robustness`."""
+    with warnings.catch_warnings():
+        # evaluate_robustness warns about a suspicious ε once, itself.
+        warnings.simplefilter("ignore", UserWarning)
+        standard = dict(standard_attacks(epsilon, norm, value_range))
+    if isinstance(attacks, str):
+        if attacks != "standard":
+            raise ValueError(
+                "Argument `attacks` must be 'standard' or a list of attacks. "
+                f"Received: attacks={attacks!r}"
+            )
+        return list(standard.items())
+    named = []
+    for item in attacks:
+        name, attack = item if isinstance(item, tuple) else (None, item)
+        if isinstance(attack, str):
+            if attack not in standard:
+                raise ValueError(
+                    f"Attack names must be among {sorted(standard)} (for "
+                    f"norm={norm!r}); other attacks are given as instances. "
+                    f"Received: attacks containing {attack!r}"
+                )
+            name, attack = name or attack, standard[attack]
+        if not isinstance(attack, Attack):
+            raise ValueError(
+                "Argument `attacks` must hold keras_robust.attacks attacks, "
+                f"(name, attack) pairs or standard names. Received: {item!r}"
+            )
+        named.append((name or type(attack).__name__.lower(), attack))
+    if not named:
+        raise ValueError("Argument `attacks` is empty. Received: attacks=[]")
+    names = [name for name, _ in named]
+    if len(set(names)) != len(names):
+        named = [(f"{name}-{i}", attack) for i, (name, attack) in enumerate(named)]
+    return named
 
 
 class RobustnessReport(dict):
@@ -132,7 +198,7 @@ def evaluate_robustness(
     *,
     batch_size=256,
     seed=0,
-    value_range=(0.0, 1.0),
+    value_range=None,
     sequential=True,
     checks=True,
     verbose=1,
@@ -154,11 +220,16 @@ def evaluate_robustness(
         epsilon: Radius of the threat model, `>= 0`, in input units.
         norm: `"linf"` or `"l2"`.
         attacks: `"standard"` (APGD-CE, APGD-T and, for L∞, Square; see
-            `standard_attacks`) or a list of attacks, or of `(name, attack)`
-            pairs. Attacks given as instances keep their own ε.
-        batch_size: Examples per compiled attack call.
+            `standard_attacks`) or a list of attacks, of `(name, attack)`
+            pairs, or of the names of the standard attacks (`"apgd-ce"`,
+            `"apgd-t"`, `"square"`). Attacks given as instances keep their
+            own ε.
+        batch_size: Examples per compiled attack call, `>= 1`.
         seed: Seed of the attacks' random starts.
-        value_range: `(low, high)` of valid inputs.
+        value_range: `(low, high)` of valid inputs; `None` (default) takes
+            it from the attack instances given (which must agree), else
+            `(0, 1)`. One range for the whole evaluation: an attack with
+            another range is an error.
         sequential: Attack only the examples still robust (default).
         checks: Run the sanity checks of `keras_robust.evaluation.check_model`
             (probabilities instead of logits, zero or non-finite gradients,
@@ -189,33 +260,26 @@ def evaluate_robustness(
         ensemble of diverse parameter-free attacks", ICML 2020.
     """
     epsilon = validate_number("epsilon", epsilon, low=0.0)
-    if norm not in NORMS:
-        raise ValueError(
-            f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}"
-        )
+    norm = validate_choice("norm", norm, NORMS)
+    batch_size = validate_integer("batch_size", batch_size)
     base = getattr(model, "base_model", model)
-    if isinstance(attacks, str):
-        if attacks != "standard":
-            raise ValueError(
-                "Argument `attacks` must be 'standard' or a list of attacks. "
-                f"Received: attacks={attacks!r}"
-            )
-        named = standard_attacks(epsilon, norm, value_range)
-    else:
-        named = []
-        for item in attacks:
-            name, attack = item if isinstance(item, tuple) else (None, item)
-            named.append((name or type(attack).__name__.lower(), attack))
-        if not named:
-            raise ValueError("Argument `attacks` is empty. Received: attacks=[]")
-        names = [name for name, _ in named]
-        if len(set(names)) != len(names):
-            named = [(f"{name}-{i}", attack) for i, (name, attack) in enumerate(named)]
+    value_range = _value_range(value_range, attacks)
+    warn_if_epsilon_is_suspicious(epsilon, norm, value_range)
+    named = _named_attacks(attacks, epsilon, norm, value_range)
 
     start = time.perf_counter()
     x, y = _as_arrays(data)
+    if len(x) != len(y):
+        raise ValueError(
+            "Argument `data` must hold one label per input. "
+            f"Received: len(x)={len(x)}, len(y)={len(y)}"
+        )
+    if len(x) == 0:
+        raise ValueError("Argument `data` holds no examples. Received: len(x)=0")
+    backend.check_in_value_range(x, value_range, name="x")
     logits = _predict(base, x, batch_size)
-    labels = _labels(y, logits.shape[-1])
+    labels = numpy_class_indices(y, logits.shape[-1])
+    backend.check_labels_in_range(labels, logits.shape[-1], name="y")
     correct = logits.argmax(axis=-1) == labels
     robust = correct.copy()
     per_attack = {}

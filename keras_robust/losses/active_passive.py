@@ -29,11 +29,53 @@ PASSIVE_LOSSES = {
 }
 
 
-def _component(argument, value, names, from_logits):
+# The hyperparameter keywords of the named components.
+COMPONENT_KEYWORDS = {
+    "gce": ("q",),
+    "ngce": ("q",),
+    "nfl": ("gamma",),
+    "rce": ("label_clip",),
+}
+
+
+def _route_keywords(components, keywords):
+    """Which component takes each given hyperparameter keyword.
+
+    Returns:
+        `{"active": {...}, "passive": {...}}` keyword arguments.
+
+    Raises:
+        ValueError: For a keyword that no named component takes.
+    """
+    routed = {role: {} for role in components}
+    for key, value in keywords.items():
+        if value is None:
+            continue
+        takers = [
+            role
+            for role, component in components.items()
+            if isinstance(component, str)
+            and key in COMPONENT_KEYWORDS.get(component.lower(), ())
+        ]
+        if not takers:
+            owners = [n for n, keys in COMPONENT_KEYWORDS.items() if key in keys]
+            raise ValueError(
+                f"Argument `{key}` sets a hyperparameter of {owners} given by "
+                f"name, but the components are active={components['active']!r}, "
+                f"passive={components['passive']!r} (set it on a component "
+                f"instance instead). Received: {key}={value!r}"
+            )
+        for role in takers:
+            routed[role][key] = value
+    return routed
+
+
+def _component(argument, value, names, from_logits, keywords):
+    """A component loss, built by name with `keywords`, or the instance given."""
     if isinstance(value, RobustLoss):
         return value
     if isinstance(value, str) and value.lower() in names:
-        return names[value.lower()](from_logits=from_logits)
+        return names[value.lower()](from_logits=from_logits, **keywords)
     raise ValueError(
         f"Argument `{argument}` must be one of {sorted(names)} or a "
         f"keras_robust.losses.RobustLoss instance. Received: {argument}={value!r}"
@@ -72,9 +114,15 @@ class ActivePassiveLoss(RobustLoss):
         reduction: Keras reduction, `"sum_over_batch_size"` by default.
         name: Name of the loss instance; by default `"nce_rce"` etc.
         dtype: Ignored for the computation, which runs in float32.
+        q: Keyword only: `q` of a named `"gce"`/`"ngce"` component
+            (default 0.7), as the reference constructors take it.
+        gamma: Keyword only: `gamma` of a named `"nfl"` component (0.5).
+        label_clip: Keyword only: `label_clip` of a named `"rce"` component
+            (1e-4).
 
     Raises:
-        ValueError: For an unknown loss name or a negative `alpha`/`beta`.
+        ValueError: For an unknown loss name, a negative `alpha`/`beta`, or
+            a component keyword that no named component takes.
 
     Example:
 
@@ -102,9 +150,21 @@ class ActivePassiveLoss(RobustLoss):
         reduction="sum_over_batch_size",
         name=None,
         dtype=None,
+        *,
+        q=None,
+        gamma=None,
+        label_clip=None,
     ):
-        self.active = _component("active", active, ACTIVE_LOSSES, from_logits)
-        self.passive = _component("passive", passive, PASSIVE_LOSSES, from_logits)
+        routed = _route_keywords(
+            {"active": active, "passive": passive},
+            {"q": q, "gamma": gamma, "label_clip": label_clip},
+        )
+        self.active = _component(
+            "active", active, ACTIVE_LOSSES, from_logits, routed["active"]
+        )
+        self.passive = _component(
+            "passive", passive, PASSIVE_LOSSES, from_logits, routed["passive"]
+        )
         if name is None:
             name = f"{_short_name(active)}_{_short_name(passive)}"
         super().__init__(

@@ -55,8 +55,10 @@ class ADRLoss(RobustLoss):
         dtype: Ignored for the computation, which runs in float32.
 
     Raises:
-        ValueError: For a schedule argument of the wrong type; and when
-            called outside `AdversarialModel` (it needs the teacher).
+        ValueError: For a schedule argument of the wrong type, a temperature
+            that reaches 0 or below, or an interpolation outside `[0, 1]`;
+            and when called outside `AdversarialModel` (it needs the
+            teacher).
 
     References:
         Wu, Wang, Chen, "Annealing Self-Distillation Rectification Improves

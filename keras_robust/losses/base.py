@@ -83,6 +83,9 @@ class RobustLoss(keras.losses.Loss):
         return self.per_example_loss(targets, log_probs)
 
     def _warn_if_wrong_kind(self, y_pred):
+        # Once per loss instance: fit() traces the loss several times.
+        if getattr(self, "_warned_wrong_kind", False):
+            return
         values = concrete_values(y_pred)
         if self.from_logits:
             if values is None:
@@ -96,6 +99,7 @@ class RobustLoss(keras.losses.Loss):
                     and np.allclose(values.sum(axis=-1), 1.0, atol=1e-3)
                 )
             if suspicious:
+                self._warned_wrong_kind = True
                 warnings.warn(
                     f"`{self.name}` received `from_logits=True`, but `y_pred` "
                     "looks like probabilities (a softmax output). Pass logits, "
@@ -105,6 +109,7 @@ class RobustLoss(keras.losses.Loss):
         elif values is not None and values.size > 0:
             values = values.astype(np.float64)
             if np.any(values < 0) or np.any(values > 1):
+                self._warned_wrong_kind = True
                 warnings.warn(
                     f"`{self.name}` received `from_logits=False`, but `y_pred` "
                     "has values outside [0, 1], so it looks like logits. Create "

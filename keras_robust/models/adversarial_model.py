@@ -1,5 +1,8 @@
 """`AdversarialModel`: adversarial training inside the standard `fit()`."""
 
+import inspect
+import warnings
+
 import keras
 from keras import ops
 
@@ -7,6 +10,7 @@ from keras_robust import backend, classification
 from keras_robust.attacks.base import Attack
 from keras_robust.attacks.pgd import PGD
 from keras_robust.losses.soft_targets import SoftTargetCrossentropy
+from keras_robust.models import data_checks
 from keras_robust.training import hooks, objectives, teachers
 from keras_robust.training import targets as training_targets
 from keras_robust.training.batch import Batch, driving
@@ -29,6 +33,13 @@ def _validate_attack(name, attack, allow_none):
 
 def default_eval_attack(attack):
     """PGD-10 with the training attack's ε, norm and range."""
+    with warnings.catch_warnings():
+        # The training attack has warned about its ε already.
+        warnings.simplefilter("ignore", UserWarning)
+        return _pgd10(attack)
+
+
+def _pgd10(attack):
     return PGD(
         epsilon=attack.epsilon,
         step_size=attack.epsilon / 4 if attack.epsilon > 0 else 1e-3,
@@ -199,6 +210,10 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
             )
         self.eval_attack = _validate_attack("eval_attack", eval_attack, allow_none=True)
         self.clean_metrics = validate_bool("clean_metrics", clean_metrics)
+        output_shape = _declared_output_shape(base_model)
+        for attack_ in (self.attack, self.eval_attack):
+            if attack_ is not None and output_shape is not None:
+                attack_.check_num_classes(output_shape[-1])
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Keras does not checkpoint random-generator states; tracking the
@@ -330,21 +345,55 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
         return provider() if provider is not None else training_targets.Labels()
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; also prepares the teacher and the schedules."""
-        position = 5  # of `callbacks` in keras.Model.fit's signature
-        if len(args) > position:
-            args = list(args)
-            args[position] = [*(args[position] or []), _ScheduleHorizon()]
-        else:
-            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _ScheduleHorizon()]
+        """`keras.Model.fit`; also checks the data and prepares the roles.
+
+        Before the compiled step runs, the arrays (or the first batch of a
+        dataset) and the validation data are checked eagerly, so that bad
+        input gets a clear `ValueError`; the teacher is prepared and the
+        schedules' horizon set.
+        """
+        arguments = _bind(keras.Model.fit, args, kwargs)
+        value_range = None if self.attack is None else self.attack.value_range
+        self._check_data(arguments, value_range, "x")
+        validation = arguments.get("validation_data")
+        if isinstance(validation, tuple | list) and len(validation) in (2, 3):
+            eval_range = (
+                None if self.eval_attack is None else self.eval_attack.value_range
+            )
+            self._check_data(
+                dict(zip(("x", "y", "sample_weight"), validation, strict=False)),
+                eval_range,
+                "validation_data",
+            )
+        callbacks = list(arguments.get("callbacks") or [])
+        _warn_on_mid_epoch_backups(callbacks)
+        arguments["callbacks"] = [*callbacks, _ScheduleHorizon()]
         if self.teacher_role is not None:
             self.teacher_role.prepare(self.base_model)
         with driving(self):
-            return super().fit(*args, **kwargs)
+            return super().fit(**arguments)
 
     def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`; also checks the data eagerly first."""
+        if not kwargs.get("_use_cached_eval_dataset"):  # fit()'s validation
+            arguments = _bind(keras.Model.evaluate, args, kwargs)
+            value_range = (
+                None if self.eval_attack is None else self.eval_attack.value_range
+            )
+            self._check_data(arguments, value_range, "x")
         with driving(self):
             return super().evaluate(*args, **kwargs)
+
+    def _check_data(self, arguments, value_range, name):
+        output_shape = _declared_output_shape(self.base_model)
+        data_checks.check_data(
+            arguments.get("x"),
+            arguments.get("y"),
+            arguments.get("sample_weight"),
+            value_range=value_range,
+            num_classes=None if output_shape is None else output_shape[-1],
+            name=name,
+        )
 
     def train_on_batch(self, *args, **kwargs):
         with driving(self):
@@ -538,6 +587,32 @@ class _ScheduleHorizon(keras.callbacks.Callback):
                 f"Received: epochs={epochs}, steps per epoch={steps}"
             )
         model.schedule_horizon.assign(float(epochs * steps))
+
+
+def _bind(method, args, kwargs):
+    """The arguments of a call to `method` (without `self`), by name."""
+    bound = inspect.signature(method).bind(None, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
+
+
+def _warn_on_mid_epoch_backups(callbacks):
+    """Warns about `BackupAndRestore(save_freq=<int>)`, which resumes inexactly."""
+    for callback in callbacks:
+        save_freq = getattr(callback, "save_freq", "epoch")
+        mid_epoch = isinstance(save_freq, int) and not isinstance(save_freq, bool)
+        if isinstance(callback, keras.callbacks.BackupAndRestore) and mid_epoch:
+            warnings.warn(
+                "BackupAndRestore with an integer `save_freq` restores mid-epoch "
+                "weights and then replays the epoch from its first batch, so a "
+                "resumed AdversarialModel (its teacher, schedules and random "
+                "starts) does not continue where it stopped. Use "
+                "save_freq='epoch' for an exact resume. Received: "
+                f"save_freq={callback.save_freq!r}",
+                stacklevel=3,
+            )
 
 
 def _declared_input_shape(model):

@@ -37,6 +37,10 @@ class Schedule(Configurable):
     def value_at(self, progress):
         raise NotImplementedError
 
+    def bounds(self):
+        """`(lowest, highest)` value the schedule takes, or `None` if unknown."""
+        return None
+
     def __call__(self, step, total_steps=None):
         """The scheduled value at `step`.
 
@@ -59,7 +63,8 @@ class Schedule(Configurable):
                 f"{type(self).__name__} has `total_steps=None` and no horizon "
                 "was given. Pass `total_steps` to the schedule, or train with "
                 "`fit()` on data of known length (the horizon is then epochs "
-                "× steps per epoch)."
+                "× steps per epoch). Received: total_steps=None, with "
+                f"total_steps=None on {self!r}"
             )
         step = ops.cast(step, "float32")
         horizon = ops.maximum(ops.cast(horizon, "float32"), 1.0)
@@ -103,6 +108,9 @@ class CosineAnnealing(Schedule):
             1.0 + ops.cos(math.pi * progress)
         )
 
+    def bounds(self):
+        return (min(self.start, self.end), max(self.start, self.end))
+
     def get_config(self):
         return {"start": self.start, "end": self.end, **super().get_config()}
 
@@ -127,6 +135,9 @@ class LinearAnnealing(Schedule):
     def value_at(self, progress):
         return self.start + (self.end - self.start) * progress
 
+    def bounds(self):
+        return (min(self.start, self.end), max(self.start, self.end))
+
     def get_config(self):
         return {"start": self.start, "end": self.end, **super().get_config()}
 
@@ -145,6 +156,9 @@ class Constant(Schedule):
 
     def value_at(self, progress):
         return ops.zeros_like(progress) + self.value
+
+    def bounds(self):
+        return (self.value, self.value)
 
     def get_config(self):
         return {"value": self.value}

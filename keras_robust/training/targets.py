@@ -134,6 +134,8 @@ class ADRTargets(Targets):
             interpolation = schedules.CosineAnnealing(0.7, 0.95)
         self.temperature = schedules.get(temperature, "temperature")
         self.interpolation = schedules.get(interpolation, "interpolation")
+        _check_bounds("temperature", self.temperature, low=0.0, low_open=True)
+        _check_bounds("interpolation", self.interpolation, low=0.0, high=1.0)
 
     def needs_horizon(self):
         return any(
@@ -159,6 +161,24 @@ class ADRTargets(Targets):
             "temperature": keras.saving.serialize_keras_object(self.temperature),
             "interpolation": keras.saving.serialize_keras_object(self.interpolation),
         }
+
+
+def _check_bounds(name, schedule, low, high=None, low_open=False):
+    """Checks every value a schedule takes (when its bounds are known)."""
+    bounds = schedule.bounds()
+    if bounds is None:
+        return
+    lowest, highest = bounds
+    too_low = lowest <= low if low_open else lowest < low
+    if too_low or (high is not None and highest > high):
+        interval = (
+            f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}]"
+        )
+        raise ValueError(
+            f"Argument `{name}` must stay in {interval} at every step (ADR "
+            "keeps the true class on top of the rectified label only then). "
+            f"Received: {name}={schedule!r}"
+        )
 
 
 def get(identifier):

@@ -482,7 +482,7 @@ def test_invalid_combinations_raise(mlp):
         APGD(loss="dlr", targeted=True, num_target_classes=10, steps=2)(
             model, x[:10], y[:10]
         )
-    with pytest.raises(ValueError, match=r"`y` holds class labels outside"):
+    with pytest.raises(ValueError, match=r"`y` must hold class labels"):
         APGD(steps=2)(model, x[:10], y[:10] + 10)
 
 

@@ -203,7 +203,8 @@ def test_labels_outside_the_models_classes_raise(mlp):
     model, x, y = mlp
     with pytest.raises(
         ValueError,
-        match=r"`y` holds class labels outside \[0, 10\). Received: y containing",
+        match=r"`y` must hold class labels: whole numbers in \[0, 10\)\. "
+        r"Received: y containing",
     ):
         PGD(epsilon=0.1)(model, x[:20], y[:20] + 15)
 

@@ -48,3 +48,11 @@ def test_training_pipeline_shuffles_augments_and_drops_remainder():
 def test_bad_batch_size_raises():
     with pytest.raises(ValueError, match="Received: batch_size=0"):
         load_tfds("cifar10", batch_size=0)
+
+
+def test_a_real_builder_resolves_its_code(tmp_path):
+    # tensorflow-datasets imports `importlib_resources` (undeclared) when it
+    # locates a dataset's code, before any download; a fresh install must
+    # have it (keras-robust declares it).
+    builder = tfds.builder("mnist", data_dir=str(tmp_path))
+    assert builder.code_path.name.endswith(".py")
