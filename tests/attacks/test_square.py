@@ -433,7 +433,7 @@ def test_invalid_call_arguments_raise(mlp):
     attack = Square(epsilon=0.1, queries=5)
     with pytest.raises(ValueError, match=r"`x`.*value_range.*Received: x"):
         attack(model, x + 2.0, y)
-    with pytest.raises(ValueError, match=r"`y`.*outside \[0, 10\).*Received: y"):
+    with pytest.raises(ValueError, match=r"`y`.*in \[0, 10\).*Received: y"):
         attack(model, x, y + 10)
     with pytest.raises(ValueError, match=r"`x` and `y`.*Received: len\(x\)=450"):
         attack(model, x, y[:-1])

@@ -247,11 +247,18 @@ def test_sample_weight_and_one_hot_labels(digits):
     assert np.isfinite(history.history["loss"][0])
 
 
-def test_inputs_outside_value_range_fail_the_step(digits):
+def test_inputs_outside_value_range_fail_before_the_step(digits):
     (x, y), _ = digits
     model = _compile(_adversarial(eval_attack=None))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+    with pytest.raises(ValueError, match=r"`x` has values outside value_range.*max=16"):
         model.fit(x[:64] * 16, y[:64], epochs=1, batch_size=64, verbose=0)
+
+    # Batches only the compiled step sees fail its assertion, same message.
+    def batches():
+        yield x[:64] * 16, y[:64]
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+        model.fit(batches(), epochs=1, steps_per_epoch=1, verbose=0)
 
 
 @pytest.mark.parametrize(
