@@ -33,6 +33,7 @@ from keras_robust.training.objectives import (
     Madry,
     Objective,
     ObjectiveOutput,
+    RegularizedObjective,
     batch_mean,
 )
 from keras_robust.training.targets import ADRTargets, Labels, Targets, adr_targets
@@ -49,6 +50,7 @@ __all__ = [
     "Madry",
     "Objective",
     "ObjectiveOutput",
+    "RegularizedObjective",
     "TRADES",
     "Targets",
     "Teacher",

@@ -133,18 +133,48 @@ class Madry(Objective):
         return ObjectiveOutput(loss, adv_logits)
 
 
-class _Regularized(Objective):
-    """An objective with a regulariser weighted by `beta >= 0`."""
+class RegularizedObjective(Objective):
+    """Base of TRADES and MART: a compiled-loss term plus a regulariser.
+
+    Both attack from `x + 0.001 · N(0, 1)` in eval mode and train on the
+    clean and the adversarial logits (train mode). A subclass chooses which
+    logits the compiled loss sees (`compiled_on`) and the per-example
+    `regularizer`, weighted by `beta`.
+
+    Args:
+        beta: Weight of the regulariser, `>= 0`. Default 6 (the reference
+            value of both papers).
+    """
+
+    compiled_on = "adversarial"
 
     def __init__(self, beta=6.0):
         self.beta = validate_number("beta", beta, low=0.0)
+
+    def attack_start(self, batch, seed):
+        return gaussian_start(batch.x, seed)
+
+    def regularizer(self, targets, clean_logits, adv_logits):
+        """The per-example regulariser `[N]`, `beta` included."""
+        raise NotImplementedError
+
+    def loss(self, model, batch, x_adv, targets):
+        clean_logits = model.logits(batch.x, training=True)
+        adv_logits = model.logits(x_adv, training=True)
+        compiled = clean_logits if self.compiled_on == "clean" else adv_logits
+        loss = model.compute_loss(
+            x=batch.x, y=targets, y_pred=compiled, sample_weight=batch.sample_weight
+        )
+        extra = self.regularizer(targets, clean_logits, adv_logits)
+        loss = loss + batch_mean(extra, batch.sample_weight)
+        return ObjectiveOutput(loss, adv_logits, clean_logits)
 
     def get_config(self):
         return {"beta": self.beta}
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class TRADES(_Regularized):
+class TRADES(RegularizedObjective):
     """TRADES (Zhang et al. 2019).
 
     The attack maximises `KL(p(x) ‖ p(x'))` from `x + 0.001 · N(0, 1)`, in
@@ -160,26 +190,14 @@ class TRADES(_Regularized):
     """
 
     name = "trades"
+    compiled_on = "clean"
 
     def attack_loss(self, forward, batch, targets):
         reference = ops.stop_gradient(forward(batch.x))
         return lambda logits: classification.kl_from_logits(reference, logits)
 
-    def attack_start(self, batch, seed):
-        return gaussian_start(batch.x, seed)
-
-    def loss(self, model, batch, x_adv, targets):
-        clean_logits = model.logits(batch.x, training=True)
-        adv_logits = model.logits(x_adv, training=True)
-        loss = model.compute_loss(
-            x=batch.x,
-            y=targets,
-            y_pred=clean_logits,
-            sample_weight=batch.sample_weight,
-        )
-        kl = classification.kl_from_logits(clean_logits, adv_logits)
-        loss = loss + self.beta * batch_mean(kl, batch.sample_weight)
-        return ObjectiveOutput(loss, adv_logits, clean_logits)
+    def regularizer(self, targets, clean_logits, adv_logits):
+        return self.beta * classification.kl_from_logits(clean_logits, adv_logits)
 
 
 def mart_regularizer(targets, clean_logits, adv_logits, beta):
@@ -205,7 +223,7 @@ def mart_regularizer(targets, clean_logits, adv_logits, beta):
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class MART(_Regularized):
+class MART(RegularizedObjective):
     """MART (Wang et al. 2020).
 
     The attack maximises its own loss (cross-entropy for PGD) from
@@ -223,18 +241,8 @@ class MART(_Regularized):
 
     name = "mart"
 
-    def attack_start(self, batch, seed):
-        return gaussian_start(batch.x, seed)
-
-    def loss(self, model, batch, x_adv, targets):
-        clean_logits = model.logits(batch.x, training=True)
-        adv_logits = model.logits(x_adv, training=True)
-        loss = model.compute_loss(
-            x=batch.x, y=targets, y_pred=adv_logits, sample_weight=batch.sample_weight
-        )
-        extra = mart_regularizer(targets, clean_logits, adv_logits, self.beta)
-        loss = loss + batch_mean(extra, batch.sample_weight)
-        return ObjectiveOutput(loss, adv_logits, clean_logits)
+    def regularizer(self, targets, clean_logits, adv_logits):
+        return mart_regularizer(targets, clean_logits, adv_logits, self.beta)
 
 
 OBJECTIVES = {cls.name: cls for cls in (Madry, TRADES, MART)}
@@ -272,7 +280,7 @@ def get(identifier, beta=None):
     cls = OBJECTIVES[identifier]
     if beta is None:
         return cls()
-    if not issubclass(cls, _Regularized):
+    if not issubclass(cls, RegularizedObjective):
         raise ValueError(
             "Argument `beta` weighs the regulariser of TRADES and MART; "
             f"objective={identifier!r} has none. Received: beta={beta!r}"
