@@ -256,6 +256,7 @@ def test_every_attack_trains_and_evaluates(name, digits):
         loss=kr.losses.SoftTargetCrossentropy(),
         metrics=["accuracy"],
     )
+    x_test, y_test = x_test[:64], y_test[:64]
     history = model.fit(
         x,
         y,
