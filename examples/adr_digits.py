@@ -38,10 +38,10 @@ def build_model(num_classes=10):
     )
 
 
-def evaluate(model, x, y, epsilon, seed):
-    """Clean accuracy, PGD-20 robust accuracy and ECE of a logits model."""
+def evaluate(model, x, y, attack, seed):
+    """Clean accuracy, robust accuracy under `attack` and ECE of a logits model."""
     logits = model.predict(x, verbose=0)
-    x_adv = kr.attacks.PGD(epsilon=epsilon, steps=20)(model, x, y, seed=seed)
+    x_adv = attack(model, x, y, seed=seed)
     robust = np.mean(model.predict(x_adv, verbose=0).argmax(-1) == y)
     return {
         "clean": float(np.mean(logits.argmax(-1) == y)),
@@ -87,9 +87,10 @@ def main(argv=None):
     x_test, y_test = data[1]
 
     results = {}
+    pgd20 = kr.attacks.PGD(epsilon=args.epsilon, steps=20)
     print("PGD-AT (cross-entropy):", flush=True)
     model, seconds = train(kr.losses.SoftTargetCrossentropy(), [], args, data)
-    results["PGD-AT"] = evaluate(model.base_model, x_test, y_test, args.epsilon, 1)
+    results["PGD-AT"] = evaluate(model.base_model, x_test, y_test, pgd20, 1)
     print(f"PGD-AT trained in {seconds:.0f} s", flush=True)
 
     adr = kr.losses.ADRLoss(
@@ -98,12 +99,8 @@ def main(argv=None):
     )
     print("ADR (EMA teacher, rectified labels):", flush=True)
     model, seconds = train(adr, [kr.callbacks.EMATeacher(0.995)], args, data)
-    results["ADR (student)"] = evaluate(
-        model.base_model, x_test, y_test, args.epsilon, 1
-    )
-    results["ADR (EMA teacher)"] = evaluate(
-        model.teacher, x_test, y_test, args.epsilon, 1
-    )
+    results["ADR (student)"] = evaluate(model.base_model, x_test, y_test, pgd20, 1)
+    results["ADR (EMA teacher)"] = evaluate(model.teacher, x_test, y_test, pgd20, 1)
     print(f"ADR trained in {seconds:.0f} s\n")
 
     print(f"{'model':<20} {'clean':>7} {'PGD-20':>7} {'ECE':>7}")

@@ -1,6 +1,7 @@
 """The interface every attack shares, and the gradient attack of FGSM and PGD."""
 
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -39,7 +40,7 @@ def run_in_batches(
     """Checks an attack's inputs, then runs `batch_fn` compiled, batch by batch.
 
     Args:
-        batch_fn: `(x_batch, y_batch) -> x_adv_batch`, traced into a graph.
+        batch_fn: `(x_batch, y_batch) -> x_adv_batch`, a compiled function.
         model: The attacked Keras model (used for the label check).
         x: Inputs, array-like `[N, ...]`, in `value_range`.
         y: Sparse labels `[N]` (or `[N, 1]`), or dense targets `[N, K]`.
@@ -71,9 +72,8 @@ def run_in_batches(
         check_num_classes(num_classes)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
         backend.check_labels_in_range(y, num_classes, name="y")
-    run = backend.compile_function(batch_fn)
     batches = [
-        run(x[i : i + batch_size], y[i : i + batch_size])
+        batch_fn(x[i : i + batch_size], y[i : i + batch_size])
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
@@ -165,14 +165,10 @@ class Attack(Configurable):
         validate_bool("training", training)
         x = np.asarray(x, dtype="float32")
         self.check_inputs(x)
-        seed_generator = keras.random.SeedGenerator(seed)
-
-        def model_fn(inputs):
-            return ops.cast(model(inputs, training=training), "float32")
-
-        def run_batch(xb, yb):
-            return self.perturb(model_fn, xb, yb, seed=seed_generator)
-
+        y = np.asarray(y)
+        seed_generator, run_batch = self._runner(model, bool(training), x, y)
+        # The same random draws as a fresh `SeedGenerator(seed)` would make.
+        seed_generator.state.assign(keras.random.SeedGenerator(seed).state.value)
         return run_in_batches(
             run_batch,
             model,
@@ -182,6 +178,30 @@ class Attack(Configurable):
             batch_size,
             check_num_classes=self.check_num_classes,
         )
+
+    def _runner(self, model, training, x, y):
+        """The compiled batch function for `model`, reused across calls.
+
+        It is traced once for any batch size. Calling the attack again on
+        the same model (with the same settings and input shapes) runs it
+        again instead of tracing a new one; changed settings get a new one.
+        """
+        runners = self.__dict__.setdefault("_runners", weakref.WeakKeyDictionary())
+        shapes = (x.shape[1:], x.dtype.str, y.shape[1:], y.dtype.str)
+        key = (training, shapes, repr(self.get_config()))
+        per_model = runners.setdefault(model, {})
+        if key not in per_model:
+            seed_generator = keras.random.SeedGenerator(0)
+
+            def model_fn(inputs):
+                return ops.cast(model(inputs, training=training), "float32")
+
+            def run_batch(xb, yb):
+                return self.perturb(model_fn, xb, yb, seed=seed_generator)
+
+            run_batch = backend.compile_batch_function(run_batch, x, y)
+            per_model[key] = (seed_generator, run_batch)
+        return per_model[key]
 
     def check_inputs(self, x):
         """Checks a NumPy batch before the attack runs (e.g. its rank)."""

@@ -5,6 +5,7 @@ from keras_robust.backend.checks import check_labels_in_range, concrete_values
 from keras_robust.backend.gradients import (
     GradientTape,
     check_in_value_range,
+    compile_batch_function,
     compile_function,
     creation_scope,
     num_replicas_in_sync,
@@ -25,6 +26,7 @@ __all__ = [
     "MultiWorkerBuildMixin",
     "check_in_value_range",
     "check_labels_in_range",
+    "compile_batch_function",
     "compile_function",
     "concrete_values",
     "creation_scope",

@@ -99,6 +99,24 @@ def compile_function(fn, jit_compile=False):
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
+def compile_batch_function(fn, *examples):
+    """Compiles `fn(*batches)` once for any batch size.
+
+    Args:
+        fn: The function of batched arrays.
+        *examples: One NumPy array per argument; their shapes past the batch
+            axis and their dtypes fix the signature.
+
+    Returns:
+        A graph function traced once, whatever the batch size (a partial
+        last batch does not trace again).
+    """
+    signature = [
+        tf.TensorSpec((None, *example.shape[1:]), example.dtype) for example in examples
+    ]
+    return tf.function(fn, input_signature=signature)
+
+
 def scale_loss_for_distribution(loss):
     """Scales a batch-mean loss by `1 / num_replicas`, as Keras losses do."""
     replicas = num_replicas_in_sync()

@@ -296,3 +296,25 @@ def test_invalid_batch_size_raises(mlp, batch_size):
     model, x, y = mlp
     with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size="):
         _attack("linf")(model, x, y, batch_size=batch_size)
+
+
+def test_calling_an_attack_again_does_not_trace_again():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(300, 6)).astype("float32")
+    y = rng.integers(0, 3, size=300)
+    attack = PGD(epsilon=0.1, steps=2)
+    runs = [attack(model, x, y, batch_size=128, seed=1) for _ in range(6)]
+    # Three batches per call (the last one partial), six calls: one trace.
+    (_, run), *others = attack._runners[model].values()
+    assert not others
+    assert run.experimental_get_tracing_count() == 1
+    # The seed is reset on every call: the same seed, the same result.
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other, runs[0])
+    assert not np.array_equal(attack(model, x, y, seed=2), runs[0])
+    # Changed settings are not served by the old trace.
+    attack.epsilon = 0.2
+    wider = attack(model, x, y, seed=1)
+    assert np.abs(wider - x).max() > 0.1 + 1e-3
