@@ -28,3 +28,13 @@ __all__ = [
     "training",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # `keras_robust.tuning` needs the `tuning` extra (KerasTuner): imported
+    # on first use only, so the core package does not depend on it.
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("keras_robust.tuning")
+    raise AttributeError(f"module 'keras_robust' has no attribute {name!r}")
