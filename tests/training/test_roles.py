@@ -245,7 +245,16 @@ ATTACKS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+# Three run by default; the others (the same code paths) with the slow tests.
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow)
+        if name in ("fgsm", "apgd-ce", "apgd-t")
+        else name
+        for name in sorted(ATTACKS)
+    ],
+)
 def test_every_attack_trains_and_evaluates(name, digits):
     x, y, x_test, y_test = digits
     model = kr.AdversarialModel(
