@@ -144,3 +144,41 @@ def test_hyperband_trials_share_the_horizon_of_max_epochs(digits, tmp_path):
 def test_robust_objective_maximises_val_robust_accuracy():
     objective = robust_objective()
     assert (objective.name, objective.direction) == ("val_robust_accuracy", "max")
+
+
+@pytest.mark.slow
+def test_bayesian_search_and_an_interrupted_search_resumes(digits, tmp_path):
+    x, y, x_test, y_test = digits
+
+    def tuner(max_trials):
+        return kt.BayesianOptimization(
+            _hypermodel(),
+            objective=robust_objective(),
+            max_trials=max_trials,
+            directory=str(tmp_path),
+            project_name="bayesian",
+            overwrite=False,
+            seed=0,
+        )
+
+    def search(t):
+        t.search(
+            x,
+            y,
+            epochs=1,
+            batch_size=BATCH,
+            validation_data=(x_test, y_test),
+            verbose=0,
+        )
+
+    first = tuner(1)
+    search(first)
+    assert len(first.oracle.trials) == 1
+    # A new process with the same directory goes on from the finished trial.
+    resumed = tuner(2)
+    assert len(resumed.oracle.trials) == 1
+    search(resumed)
+    assert len(resumed.oracle.trials) == 2
+    for trial in resumed.oracle.trials.values():
+        assert trial.metrics.exists("val_robust_accuracy")
+    assert isinstance(resumed.get_best_models(1)[0].teacher_role, kr.training.EMA)
