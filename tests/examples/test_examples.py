@@ -67,3 +67,17 @@ def test_adr_digits_example_reports_student_and_teacher(capsys):
         assert 0.0 <= r["pgd20"] <= r["clean"] + 0.05
         assert 0.0 <= r["ece"] <= 1.0
     assert kr.data.load_digits()[1][0].shape[1:] == (8, 8, 1)
+
+
+@pytest.mark.slow
+def test_tune_adr_example_prints_trials_and_the_best_model(tmp_path, capsys):
+    pytest.importorskip("keras_tuner")
+    example = _load("tune_adr")
+    results = example.main(
+        ["--trials", "2", "--epochs", "1", "--directory", str(tmp_path)]
+    )
+    assert set(results) == {"student", "teacher"}
+    for r in results.values():
+        assert 0.0 <= r["pgd20"] <= r["clean"] + 0.05
+    out = capsys.readouterr().out
+    assert "val_robust_acc" in out and out.count("\n") >= 5
