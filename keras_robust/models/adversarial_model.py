@@ -367,7 +367,7 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
             )
         callbacks = list(arguments.get("callbacks") or [])
         _warn_on_mid_epoch_backups(callbacks)
-        arguments["callbacks"] = [*callbacks, _ScheduleHorizon()]
+        arguments["callbacks"] = [*callbacks, ScheduleHorizon()]
         if self.teacher_role is not None:
             self.teacher_role.prepare(self.base_model)
         with driving(self):
@@ -563,20 +563,30 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
         return cls(**config)
 
 
-class _ScheduleHorizon(keras.callbacks.Callback):
+class ScheduleHorizon(keras.callbacks.Callback):
     """Sets an unset `schedule_horizon` to epochs × steps per epoch.
 
-    Runs after the user's callbacks, so a horizon restored by
-    `BackupAndRestore` is kept. Once set, later `fit()` calls keep it: the
-    schedules' value at a step does not depend on the `fit()` calls before.
+    `AdversarialModel.fit` adds one after the user's callbacks, so a horizon
+    restored by `BackupAndRestore` (or set by an earlier `ScheduleHorizon`)
+    is kept. Once set, later `fit()` calls keep it: the schedules' value at
+    a step does not depend on the `fit()` calls before.
+
+    Args:
+        epochs: The training length in epochs, or `None` for the `epochs`
+            of this `fit()` (`keras_robust.tuning.HyperADR` passes its own).
     """
+
+    def __init__(self, epochs=None):
+        super().__init__()
+        self.epochs = epochs
 
     def on_train_begin(self, logs=None):
         model = self.model
         horizon = float(ops.convert_to_numpy(model.schedule_horizon))
         if horizon > 0 or not model.targets.needs_horizon():
             return
-        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        epochs = self.epochs or self.params.get("epochs")
+        steps = self.params.get("steps")
         if not (epochs and steps):
             raise ValueError(
                 "Schedules with `total_steps=None` take their horizon from the "

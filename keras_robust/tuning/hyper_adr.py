@@ -8,7 +8,7 @@ import keras_tuner as kt
 from keras_robust import schedules
 from keras_robust.attacks.base import Attack
 from keras_robust.losses.adr import ADRLoss
-from keras_robust.models.adversarial_model import AdversarialModel
+from keras_robust.models.adversarial_model import AdversarialModel, ScheduleHorizon
 from keras_robust.training import objectives
 from keras_robust.training.teachers import EMA
 from keras_robust.validation import validate_integer, validate_number
@@ -206,20 +206,5 @@ class HyperADR(kt.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model` with the tuner's callbacks and a fixed horizon."""
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        callbacks.append(_FixedHorizon(self.epochs))
+        callbacks.append(ScheduleHorizon(self.epochs))
         return model.fit(*args, callbacks=callbacks, **kwargs)
-
-
-class _FixedHorizon(keras.callbacks.Callback):
-    """Sets an unset horizon to `epochs` (or this fit's) × steps per epoch."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_train_begin(self, logs=None):
-        horizon = keras.ops.convert_to_numpy(self.model.schedule_horizon)
-        steps = self.params.get("steps")
-        epochs = self.epochs or self.params.get("epochs")
-        if float(horizon) == 0 and steps and epochs:
-            self.model.schedule_horizon.assign(float(epochs * steps))
