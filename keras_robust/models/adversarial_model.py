@@ -459,11 +459,12 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
         return self._logs(batch, loss, clean_logits, adv_logits, logs)
 
     def _teacher_for(self, targets):
-        if targets.requires_teacher and self.teacher_role is None:
-            raise ValueError(
-                f"{type(targets).__name__} needs a teacher: "
-                f"{targets.teacher_hint}. Received: a model without a teacher"
-            )
+        for role in (targets, self.objective):
+            if role.requires_teacher and self.teacher_role is None:
+                raise ValueError(
+                    f"{type(role).__name__} needs a teacher: "
+                    f"{role.teacher_hint}. Received: a model without a teacher"
+                )
         return self.teacher_role
 
     def _attack(self, batch, targets):

@@ -15,7 +15,7 @@ optimizer.apply(grads); teacher.update(student); step += 1
 
 Each role is configured once and chosen by type, never by the step:
 
-- objectives (`Madry`, `TRADES`, `MART`): the attack's loss, start and
+- objectives (`Madry`, `TRADES`, `MART`, `Distillation`): the attack's loss, start and
   mode, and the training loss;
 - targets (`Labels`, `ADRTargets`): what the model is trained toward;
 - teachers (`EMA`, `FixedTeacher`): a second network, tracked with the
@@ -30,6 +30,7 @@ from keras_robust.training.hooks import GradientHook
 from keras_robust.training.objectives import (
     MART,
     TRADES,
+    Distillation,
     Madry,
     Objective,
     ObjectiveOutput,
@@ -42,6 +43,7 @@ from keras_robust.training.teachers import EMA, FixedTeacher, Teacher
 __all__ = [
     "ADRTargets",
     "Batch",
+    "Distillation",
     "EMA",
     "FixedTeacher",
     "GradientHook",

@@ -70,10 +70,15 @@ class Objective(Configurable):
         attack_mode: `"train"` or `"eval"`: the model's mode during the
             attack in the objective's reference code, used unless
             `AdversarialModel(attack_mode=...)` says otherwise.
+        requires_teacher: Whether `loss` consults the model's teacher
+            (`model.teacher_role`).
+        teacher_hint: How to attach a teacher, shown when one is missing.
     """
 
     name = None
     attack_mode = "eval"
+    requires_teacher = False
+    teacher_hint = ""
 
     def attack_loss(self, forward, batch, targets):
         """The per-example loss the attack maximises, or `None`.
@@ -243,6 +248,79 @@ class MART(RegularizedObjective):
 
     def regularizer(self, targets, clean_logits, adv_logits):
         return mart_regularizer(targets, clean_logits, adv_logits, self.beta)
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class Distillation(Objective):
+    """Adversarial training toward a fixed teacher's calibrated labels.
+
+    Label calibration in adversarial training (Dong, Liu & Shang 2022, "KD-AT"
+    in their code): the attack maximises its own loss (cross-entropy for
+    PGD) against the labels, in eval mode; training minimises
+
+    `(1 − ρ) · L(y, f(x')) + ρ · T² · CE(softmax(f_t(x') / T), softmax(f(x') / T))`
+
+    where `L` is the compiled loss (the cross-entropy in the paper), `f` the
+    student in train mode, `f_t` the model's teacher in eval mode on the
+    *adversarial* batch, `T` the temperature and `ρ` the interpolation.
+    `keras_robust.tuning.calibrate_labels` fits `T` and `ρ`; the teacher is
+    the early-stopped robust model, given as
+    `AdversarialModel(teacher=keras_robust.training.FixedTeacher(best))`.
+
+    Args:
+        temperature: Softmax temperature `T > 0` of both distributions.
+        interpolation: Weight `ρ` in `[0, 1]` of the teacher's term.
+
+    Raises:
+        ValueError: If `temperature <= 0` or `interpolation` is outside
+            `[0, 1]`.
+
+    References:
+        Dong, Liu, Shang, "Label Noise in Adversarial Training: A Novel
+        Perspective to Study Robust Overfitting", NeurIPS 2022.
+    """
+
+    name = "distillation"
+    attack_mode = "eval"
+    requires_teacher = True
+    teacher_hint = (
+        "pass `teacher=keras_robust.training.FixedTeacher(model)` to "
+        "AdversarialModel (the early-stopped robust model)"
+    )
+
+    def __init__(self, temperature, interpolation):
+        self.temperature = validate_number(
+            "temperature", temperature, low=0.0, low_open=True
+        )
+        self.interpolation = validate_number(
+            "interpolation", interpolation, low=0.0, high=1.0
+        )
+
+    def loss(self, model, batch, x_adv, targets):
+        adv_logits = model.logits(x_adv, training=True)
+        hard = model.compute_loss(
+            x=batch.x, y=targets, y_pred=adv_logits, sample_weight=batch.sample_weight
+        )
+        teacher_logits = ops.stop_gradient(model.teacher_role.logits(x_adv))
+        soft = distillation_term(teacher_logits, adv_logits, self.temperature)
+        rho = self.interpolation
+        loss = (1.0 - rho) * hard + rho * batch_mean(soft, batch.sample_weight)
+        return ObjectiveOutput(loss, adv_logits)
+
+    def get_config(self):
+        return {"temperature": self.temperature, "interpolation": self.interpolation}
+
+
+def distillation_term(teacher_logits, student_logits, temperature):
+    """`T² · CE(softmax(z_t / T), softmax(z_s / T))` per example, float32."""
+    temperature = float(temperature)
+    teacher_probs = ops.softmax(ops.cast(teacher_logits, "float32") / temperature)
+    student_log_probs = ops.log_softmax(
+        ops.cast(student_logits, "float32") / temperature, axis=-1
+    )
+    return temperature**2 * classification.cross_entropy(
+        teacher_probs, student_log_probs
+    )
 
 
 OBJECTIVES = {cls.name: cls for cls in (Madry, TRADES, MART)}
