@@ -416,6 +416,66 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
             self.attach_teacher(teachers.EMA())
         return super().load_weights(filepath, *args, **kwargs)
 
+    def export(
+        self,
+        filepath,
+        format="tf_saved_model",
+        *,
+        weights=None,
+        overwrite=False,
+        report=None,
+        serving_layout=False,
+        version=None,
+        opset_version=None,
+        verbose=False,
+    ):
+        """Exports the teacher or the student for serving, with a robustness card.
+
+        The artifact is the clean forward pass of one network, with the
+        signature `serving_default`: float32 `images` (dynamic batch, in the
+        attack's `value_range`) to float32 `logits` and `probabilities`. It
+        loads with TensorFlow alone (`tf.saved_model.load`, TF Serving), and
+        carries the card `assets/keras_robust.json` (training attack,
+        objective, ADR schedules, and the `report`'s robust accuracy); see
+        `keras_robust.export.export_model` and docs/deployment.md.
+
+        Args:
+            filepath: The folder to write (a file for `"onnx"`).
+            format: `"tf_saved_model"` (default) or `"onnx"`.
+            weights: `"teacher"`, `"student"` or `None` (default) for the
+                teacher when the model has one, else the student.
+            overwrite: Whether to replace an existing artifact.
+            report: Optional `keras_robust.evaluation.RobustnessReport` of the
+                exported weights, copied into the card.
+            serving_layout: Write TF Serving's layout `filepath/<version>/`.
+            version: The TF Serving version (implies `serving_layout`);
+                default 1.
+            opset_version: With `format="onnx"`: the ONNX opset.
+            verbose: Print where the artifact was written.
+
+        Returns:
+            The path of the artifact as a string.
+
+        Raises:
+            ValueError: For an invalid argument, an unbuilt model,
+                `weights="teacher"` without a teacher, or an existing target
+                without `overwrite=True`; nothing is written then.
+        """
+        from keras_robust.export import export_model
+
+        return export_model(
+            self,
+            filepath,
+            format,
+            weights=weights,
+            overwrite=overwrite,
+            report=report,
+            serving_layout=serving_layout,
+            version=version,
+            opset_version=opset_version,
+            verbose=verbose,
+        )
+
     # --- steps -----------------------------------------------------------------
 
     def train_step(self, data):
