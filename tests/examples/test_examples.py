@@ -81,3 +81,18 @@ def test_tune_adr_example_prints_trials_and_the_best_model(tmp_path, capsys):
         assert 0.0 <= r["pgd20"] <= r["clean"] + 0.05
     out = capsys.readouterr().out
     assert "val_robust_acc" in out and out.count("\n") >= 5
+
+
+@pytest.mark.slow
+def test_calibrated_labels_example_prints_best_and_last_of_both_runs(capsys):
+    example = _load("calibrated_labels")
+    results = example.main(["--epochs", "3", "--quiet"])
+    assert 0.2 <= results["temperature"] <= 16.0
+    assert 0.01 <= results["interpolation"] <= 1.0
+    for name in ("PGD-AT", "Calibrated (KD-AT-Auto)"):
+        run = results[name]
+        assert 1 <= run["best_epoch"] <= 3
+        assert 0.0 <= run["best"] <= 1.0 and 0.0 <= run["last"] <= 1.0
+    out = capsys.readouterr().out
+    assert "Calibrated labels: temperature=" not in out  # --quiet
+    assert "PGD-AT" in out and "gap" in out
