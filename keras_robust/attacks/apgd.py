@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_robust import backend
-from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack
+from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack, is_zero
 from keras_robust.attacks.losses import (
     cross_entropy_loss,
     dlr_loss,
@@ -253,7 +253,7 @@ class APGD(GradientAttack):
                 f"loss_fn={loss_fn!r} with targeted=True"
             )
         x = ops.stop_gradient(x)
-        if self.epsilon == 0:
+        if is_zero(self.epsilon):
             return x
         if isinstance(seed, int):
             seed = keras.random.SeedGenerator(seed)

@@ -1,5 +1,7 @@
 """The interface every attack shares, and the gradient attack of FGSM and PGD."""
 
+import copy
+import numbers
 import warnings
 import weakref
 
@@ -25,6 +27,16 @@ NORMS = ("linf", "l2")
 UNROLL_MAX_STEPS = 20
 # Guards the L2 normalisation of a zero vector.
 _TINY = 1e-12
+# Settings passed to the compiled runner of `Attack.__call__` as scalar
+# tensors, so attacks that differ only in them share one traced function.
+DYNAMIC_SETTINGS = ("epsilon", "step_size")
+# Model -> {settings key -> (seed generator, compiled batch function)}.
+_RUNNERS = weakref.WeakKeyDictionary()
+
+
+def is_zero(value):
+    """Whether a setting is known to be zero at trace time (never a tensor)."""
+    return isinstance(value, numbers.Real) and value == 0
 
 
 def _flat_norm(x):
@@ -182,26 +194,40 @@ class Attack(Configurable):
     def _runner(self, model, training, x, y):
         """The compiled batch function for `model`, reused across calls.
 
-        It is traced once for any batch size. Calling the attack again on
-        the same model (with the same settings and input shapes) runs it
-        again instead of tracing a new one; changed settings get a new one.
+        It is traced once for any batch size, and shared by every attack of
+        the same class and settings except `epsilon` and `step_size`, which
+        it takes as tensors: calling an attack again on the same model (with
+        the same input shapes), or a copy at another ε as in a robustness
+        curve, runs it again instead of tracing a new one.
+
+        Returns:
+            `(seed_generator, run_batch)`: `run_batch(x_batch, y_batch)` runs
+            the attack with this attack's `epsilon` and `step_size`.
         """
-        runners = self.__dict__.setdefault("_runners", weakref.WeakKeyDictionary())
+        config = self.get_config()
+        dynamic = [name for name in DYNAMIC_SETTINGS if name in config]
+        values = [float(config.pop(name)) for name in dynamic]
         shapes = (x.shape[1:], x.dtype.str, y.shape[1:], y.dtype.str)
-        key = (training, shapes, repr(self.get_config()))
-        per_model = runners.setdefault(model, {})
+        key = (type(self), training, shapes, repr(config))
+        per_model = _RUNNERS.setdefault(model, {})
         if key not in per_model:
             seed_generator = keras.random.SeedGenerator(0)
+            template = copy.copy(self)
 
             def model_fn(inputs):
                 return ops.cast(model(inputs, training=training), "float32")
 
-            def run_batch(xb, yb):
-                return self.perturb(model_fn, xb, yb, seed=seed_generator)
+            def run(xb, yb, settings):
+                attack = copy.copy(template)
+                for name, value in zip(dynamic, settings, strict=True):
+                    setattr(attack, name, value)
+                return attack.perturb(model_fn, xb, yb, seed=seed_generator)
 
-            run_batch = backend.compile_batch_function(run_batch, x, y)
-            per_model[key] = (seed_generator, run_batch)
-        return per_model[key]
+            compiled = backend.compile_batch_function(run, x, y, scalars=len(dynamic))
+            per_model[key] = (seed_generator, compiled)
+        seed_generator, compiled = per_model[key]
+        settings = [np.float32(value) for value in values]
+        return seed_generator, lambda xb, yb: compiled(xb, yb, settings)
 
     def check_inputs(self, x):
         """Checks a NumPy batch before the attack runs (e.g. its rank)."""
@@ -362,7 +388,7 @@ class GradientAttack(Attack):
         """One run of projected gradient ascent from a (random) start."""
         if start is not None:
             x_adv = self.project(start, x)
-        elif self.random_start and self.epsilon > 0:
+        elif self.random_start and not is_zero(self.epsilon):
             x_adv = self.project(x + self.random_delta(x, seed), x)
         else:
             x_adv = x

@@ -99,13 +99,16 @@ def compile_function(fn, jit_compile=False):
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
-def compile_batch_function(fn, *examples):
+def compile_batch_function(fn, *examples, scalars=None):
     """Compiles `fn(*batches)` once for any batch size.
 
     Args:
         fn: The function of batched arrays.
         *examples: One NumPy array per argument; their shapes past the batch
             axis and their dtypes fix the signature.
+        scalars: `None`, or a number `n`: `fn` then takes, after the
+            batches, a list of `n` float32 scalars, given as tensors (new
+            values do not trace again).
 
     Returns:
         A graph function traced once, whatever the batch size (a partial
@@ -114,6 +117,8 @@ def compile_batch_function(fn, *examples):
     signature = [
         tf.TensorSpec((None, *example.shape[1:]), example.dtype) for example in examples
     ]
+    if scalars is not None:
+        signature.append([tf.TensorSpec((), tf.float32)] * scalars)
     return tf.function(fn, input_signature=signature)
 
 

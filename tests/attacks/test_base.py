@@ -3,7 +3,9 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import keras_robust as kr
 from keras_robust.attacks import FGSM, PGD, GradientAttack
 
 # L∞ and L2 budgets of roughly equal strength on 8x8 digits in [0, 1].
@@ -307,14 +309,60 @@ def test_calling_an_attack_again_does_not_trace_again():
     attack = PGD(epsilon=0.1, steps=2)
     runs = [attack(model, x, y, batch_size=128, seed=1) for _ in range(6)]
     # Three batches per call (the last one partial), six calls: one trace.
-    (_, run), *others = attack._runners[model].values()
+    run, *others = _compiled_runners(model)
     assert not others
     assert run.experimental_get_tracing_count() == 1
     # The seed is reset on every call: the same seed, the same result.
     for other in runs[1:]:
         np.testing.assert_array_equal(other, runs[0])
     assert not np.array_equal(attack(model, x, y, seed=2), runs[0])
-    # Changed settings are not served by the old trace.
+    # A new ε is a new input of the same trace, not a stale constant.
     attack.epsilon = 0.2
     wider = attack(model, x, y, seed=1)
     assert np.abs(wider - x).max() > 0.1 + 1e-3
+    assert np.abs(wider - x).max() <= 0.2 + 1e-6
+    assert run.experimental_get_tracing_count() == 1
+    # Other settings get their own trace.
+    PGD(epsilon=0.1, steps=3)(model, x, y, seed=1)
+    assert len(_compiled_runners(model)) == 2
+
+
+def _compiled_runners(model):
+    return [run for _, run in kr.attacks.base._RUNNERS[model].values()]
+
+
+def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.3, 0.7, size=(64, 4, 4, 1)).astype("float32")
+    y = rng.integers(0, 3, size=64)
+    epsilons = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4]
+    for count, make in enumerate(
+        (
+            lambda e: PGD(epsilon=e, step_size=e / 4, steps=5),
+            lambda e: kr.attacks.APGD(epsilon=e, steps=5),
+            lambda e: kr.attacks.Square(epsilon=e, queries=20),
+        ),
+        start=1,
+    ):
+        results = [make(e)(model, x, y, seed=3) for e in epsilons]
+        # One new compiled function per kind of attack, traced once.
+        runs = _compiled_runners(model)
+        assert len(runs) == count
+        assert runs[-1].experimental_get_tracing_count() == 1
+        for epsilon, x_adv in zip(epsilons, results, strict=True):
+            assert np.abs(x_adv - x).max() <= epsilon + 1e-6
+        # The same as the attack compiled with ε as a constant.
+        epsilon = epsilons[3]
+        attack = make(epsilon)
+
+        def model_fn(inputs):
+            return model(inputs, training=False)
+
+        constant = attack.perturb(
+            model_fn, tf.constant(x), tf.constant(y), seed=keras.random.SeedGenerator(3)
+        )
+        np.testing.assert_allclose(results[3], constant, atol=1e-6)
