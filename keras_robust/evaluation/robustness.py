@@ -10,6 +10,7 @@ import numpy as np
 from keras_robust import backend
 from keras_robust.attacks.base import NORMS, Attack, warn_if_epsilon_is_suspicious
 from keras_robust.classification import numpy_class_indices
+from keras_robust.evaluation.calibration import expected_calibration_error
 from keras_robust.evaluation.checks import check_black_box, check_model
 from keras_robust.validation import (
     validate_choice,
@@ -155,7 +156,8 @@ class RobustnessReport(dict):
     """The result of `evaluate_robustness`: a dict with a table and JSON.
 
     Keys: `clean_accuracy`, `robust_accuracy` (worst case over the attacks),
-    `per_attack` (name → robust accuracy after that attack), `num_examples`,
+    `per_attack` (name → robust accuracy after that attack), `ece` (the
+    expected calibration error of the clean logits, 15 bins), `num_examples`,
     `failed_checks` (names of failed sanity checks), `seconds`, `settings`.
     `robust_mask` (an attribute, not a key) holds the per-example result.
     """
@@ -183,6 +185,8 @@ class RobustnessReport(dict):
         for name, accuracy in self["per_attack"].items():
             lines.append(f"| {label} {name} | {accuracy:.4f} |")
         lines.append(f"| **worst case** | **{self['robust_accuracy']:.4f}** |")
+        if self.get("ece") is not None:
+            lines.append(f"| ECE (clean) | {self['ece']:.4f} |")
         return "\n".join(lines)
 
     def __str__(self):
@@ -322,10 +326,16 @@ def evaluate_robustness(
             if check_black_box(per_attack, white, black):
                 failed_checks.append("black-box")
 
+    with warnings.catch_warnings():
+        if checks:
+            # The checks above already warned about probabilities outputs.
+            warnings.simplefilter("ignore", UserWarning)
+        ece = expected_calibration_error(logits, labels)
     report = RobustnessReport(
         clean_accuracy=float(correct.mean()),
         robust_accuracy=float(robust.mean()),
         per_attack=per_attack,
+        ece=ece,
         num_examples=int(len(x)),
         failed_checks=failed_checks,
         seconds=time.perf_counter() - start,

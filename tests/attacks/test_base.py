@@ -339,7 +339,7 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
     rng = np.random.default_rng(1)
     x = rng.uniform(0.3, 0.7, size=(64, 4, 4, 1)).astype("float32")
     y = rng.integers(0, 3, size=64)
-    epsilons = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4]
+    epsilons = [0.02, 0.05, 0.1, 0.3]
     for count, make in enumerate(
         (
             lambda e: PGD(epsilon=e, step_size=e / 4, steps=5),
@@ -356,7 +356,7 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
         for epsilon, x_adv in zip(epsilons, results, strict=True):
             assert np.abs(x_adv - x).max() <= epsilon + 1e-6
         # The same as the attack compiled with ε as a constant.
-        epsilon = epsilons[3]
+        epsilon = epsilons[2]
         attack = make(epsilon)
 
         def model_fn(inputs):
@@ -365,4 +365,4 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
         constant = attack.perturb(
             model_fn, tf.constant(x), tf.constant(y), seed=keras.random.SeedGenerator(3)
         )
-        np.testing.assert_allclose(results[3], constant, atol=1e-6)
+        np.testing.assert_allclose(results[2], constant, atol=1e-6)

@@ -29,6 +29,10 @@ def test_sequential_report_is_the_worst_case(digits_model):
     assert report["robust_accuracy"] == report["per_attack"]["pgd"]
     assert report["robust_accuracy"] < report["clean_accuracy"]
     assert report.robust_mask.mean() == pytest.approx(report["robust_accuracy"])
+    # The ECE of the clean logits, in the table too.
+    ece = kr.evaluation.expected_calibration_error(model.predict(x, verbose=0), y)
+    assert report["ece"] == pytest.approx(ece)
+    assert f"| ECE (clean) | {ece:.4f} |" in report.table()
     # The worst case is never above any single attack run alone.
     for attack in (FGSM(EPSILON), PGD(EPSILON, steps=10)):
         alone = _accuracy(model, attack(model, x, y, seed=0), y)

@@ -200,7 +200,11 @@ def test_call_is_the_clean_base_model(digits):
     )
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+# float16 (with loss scaling) runs with the slow tests: bfloat16 takes the
+# same code path without the loss-scale optimizer.
+@pytest.mark.parametrize(
+    "policy", [pytest.param("mixed_float16", marks=pytest.mark.slow), "mixed_bfloat16"]
+)
 def test_mixed_precision(policy, digits, restore_dtype_policy):
     (x, y), (x_test, y_test) = digits
     keras.config.set_dtype_policy(policy)
@@ -214,6 +218,7 @@ def test_mixed_precision(policy, digits, restore_dtype_policy):
     assert model.evaluate(x_test, y_test, verbose=0)[1] > 0.6
 
 
+@pytest.mark.slow
 def test_jit_compile_trains_like_graph_mode(digits):
     (x, y), _ = digits
     results = {}

@@ -245,13 +245,11 @@ ATTACKS = {
 }
 
 
-# Three run by default; the others (the same code paths) with the slow tests.
+# PGD runs by default; the others (the same code paths) with the slow tests.
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(name, marks=pytest.mark.slow)
-        if name in ("fgsm", "apgd-ce", "apgd-t")
-        else name
+        pytest.param(name, marks=pytest.mark.slow) if name != "pgd" else name
         for name in sorted(ATTACKS)
     ],
 )
@@ -364,6 +362,7 @@ def test_schedule_value_at_a_step_does_not_depend_on_earlier_fits(digits, tmp_pa
     np.testing.assert_allclose(warm_rest, reference[1:], rtol=1e-6)
 
 
+@pytest.mark.slow  # tests/tuning/test_hyper_adr.py covers the default run
 def test_keras_tuner_reloads_the_best_model_with_its_teacher(digits, tmp_path):
     kt = pytest.importorskip("keras_tuner")
     x, y, x_test, y_test = digits
