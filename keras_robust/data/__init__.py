@@ -2,10 +2,12 @@
 
 from keras_robust.data.digits import load_digits
 from keras_robust.data.label_noise import inject_label_noise, transition_matrix
-from keras_robust.data.tfds import NUM_CLASSES, load_tfds
+from keras_robust.data.tfds import ALIASES, NUM_CLASSES, STATISTICS, load_tfds
 
 __all__ = [
+    "ALIASES",
     "NUM_CLASSES",
+    "STATISTICS",
     "inject_label_noise",
     "load_digits",
     "load_tfds",

@@ -1,5 +1,6 @@
 """Image classification datasets through TensorFlow Datasets (tfds)."""
 
+import numpy as np
 import tensorflow as tf
 
 from keras_robust.validation import validate_integer
@@ -12,8 +13,57 @@ NUM_CLASSES = {
     "mnist": 10,
     "fashion_mnist": 10,
 }
+# Other names accepted for them.
+ALIASES = {"svhn": "svhn_cropped", "fashion-mnist": "fashion_mnist"}
+# Per-channel mean and standard deviation of the training images in [0, 1],
+# for the `mean`/`std` of the zoo models' standardisation layer.
+STATISTICS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "svhn_cropped": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+}
 # Datasets trained with the standard CIFAR augmentation (pad-4 crop, flip).
 _CROP_AND_FLIP = ("cifar10", "cifar100")
+# Label noise of the asymmetric protocol, by dataset.
+_ASYMMETRIC = {"cifar10": "cifar10", "cifar100": "cifar100", "mnist": "mnist"}
+
+
+def canonical_name(name):
+    """The tfds name of a dataset given by name or alias (`"svhn"`)."""
+    return ALIASES.get(name, name)
+
+
+def _noisy_labels(dataset, name, label_noise, noise_kind, seed, num_classes):
+    """Resamples each label from row `T[y]` of the transition matrix.
+
+    Example `i` (in the split's fixed order) draws with the stateless seed
+    `(seed, i)`, so the noisy labels do not depend on shuffling, batching
+    or the epoch: the same seed gives the same noisy data set.
+    """
+    from keras_robust.data.label_noise import transition_matrix
+
+    if num_classes is None:
+        raise ValueError(
+            "Label noise needs the number of classes. Received: a dataset "
+            f"name={name!r} that keras_robust does not know; pass num_classes"
+        )
+    matrix = transition_matrix(
+        num_classes, label_noise, noise_kind, dataset=_ASYMMETRIC.get(name)
+    )
+    with np.errstate(divide="ignore"):
+        log_matrix = tf.constant(np.log(matrix), tf.float32)
+
+    def corrupt(index, example):
+        image, label = example
+        logits = tf.gather(log_matrix, label)[tf.newaxis]
+        noisy = tf.random.stateless_categorical(
+            logits, 1, seed=tf.stack([tf.cast(seed, tf.int64), index]), dtype=tf.int64
+        )
+        return image, noisy[0, 0]
+
+    return dataset.enumerate().map(corrupt, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _crop_and_flip(image, seed):
@@ -35,17 +85,24 @@ def load_tfds(
     seed=0,
     data_dir=None,
     shuffle_buffer=10_000,
+    label_noise=None,
+    noise_kind="symmetric",
+    noise_seed=0,
+    cache=False,
+    num_classes=None,
 ):
     """Loads a tfds image classification dataset as `(image, label)` batches.
 
     Images become float32 in `[0, 1]` (the input range the attacks assume),
     labels int64. For training the data is shuffled (reproducibly by `seed`)
     and, for CIFAR, augmented with the standard 4-pixel-pad random crop and
-    horizontal flip; batches then drop the remainder.
+    horizontal flip; batches then drop the remainder. With `label_noise`,
+    labels are corrupted by `transition_matrix(K, label_noise, noise_kind)`
+    (each example always gets the same noisy label for one `noise_seed`).
 
     Args:
-        name: tfds name, e.g. `"cifar10"`, `"cifar100"`, `"svhn_cropped"`,
-            `"mnist"`.
+        name: tfds name, e.g. `"cifar10"`, `"cifar100"`, `"svhn_cropped"`
+            (or `"svhn"`), `"mnist"`, `"fashion_mnist"`.
         split: tfds split, e.g. `"train"` or `"test"`.
         batch_size: Examples per batch.
         training: Shuffle, augment and drop the last partial batch.
@@ -53,16 +110,34 @@ def load_tfds(
         seed: Seed of shuffling and augmentation.
         data_dir: tfds data directory (default: tfds's own).
         shuffle_buffer: Shuffle buffer size.
+        label_noise: `None`, or the noise rate in `[0, 1]` of synthetic
+            label noise (see `keras_robust.data.inject_label_noise`).
+        noise_kind: `"symmetric"` or `"asymmetric"` (CIFAR-10, CIFAR-100
+            and MNIST protocols).
+        noise_seed: Integer seed of the label noise.
+        cache: `False`, `True` (cache the decoded images in memory after the
+            first epoch), or a file path for `tf.data.Dataset.cache`.
+        num_classes: Number of classes, for a dataset not in `NUM_CLASSES`
+            (needed only with `label_noise`).
 
     Returns:
         A batched, prefetched `tf.data.Dataset`.
 
     Raises:
-        ValueError: If `batch_size` is not a positive integer.
+        ValueError: If `batch_size` is not a positive integer, or the label
+            noise or `cache` settings are not valid.
     """
     import tensorflow_datasets as tfds
 
     validate_integer("batch_size", batch_size)
+    validate_integer("noise_seed", noise_seed, low=0)
+    if not isinstance(cache, bool | str):
+        raise ValueError(
+            "Argument `cache` must be True, False or a file path. "
+            f"Received: cache={cache!r}"
+        )
+    name = canonical_name(name)
+    num_classes = num_classes or NUM_CLASSES.get(name)
     dataset = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
     dataset = dataset.map(
         lambda image, label: (
@@ -71,6 +146,12 @@ def load_tfds(
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+    if label_noise is not None:
+        dataset = _noisy_labels(
+            dataset, name, label_noise, noise_kind, noise_seed, num_classes
+        )
+    if cache is not False:
+        dataset = dataset.cache("" if cache is True else cache)
     if augment is None:
         augment = training and name in _CROP_AND_FLIP
     if training:

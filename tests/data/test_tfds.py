@@ -56,3 +56,67 @@ def test_a_real_builder_resolves_its_code(tmp_path):
     # have it (keras-robust declares it).
     builder = tfds.builder("mnist", data_dir=str(tmp_path))
     assert builder.code_path.name.endswith(".py")
+
+
+def _labels(dataset):
+    return np.concatenate([y.numpy() for _, y in dataset])
+
+
+def test_label_noise_is_seeded_per_example_and_near_the_rate():
+    with tfds.testing.mock_data(num_examples=400):
+        clean = _labels(load_tfds("cifar10", "train", batch_size=100))
+        noisy = _labels(
+            load_tfds("cifar10", "train", batch_size=100, label_noise=0.4)
+        )
+        again = _labels(
+            load_tfds("cifar10", "train", batch_size=64, label_noise=0.4, cache=True)
+        )
+        other = _labels(
+            load_tfds("cifar10", "train", batch_size=100, label_noise=0.4, noise_seed=1)
+        )
+    np.testing.assert_array_equal(noisy, again)  # batching and caching: same
+    assert not np.array_equal(noisy, other)
+    realised = np.mean(noisy != clean)
+    # 400 draws of a 0.4 flip: 4.9 standard deviations either side.
+    assert 0.28 < realised < 0.52
+    assert np.all((noisy >= 0) & (noisy < 10))
+
+
+def test_asymmetric_noise_flips_only_the_protocol_classes():
+    with tfds.testing.mock_data(num_examples=300):
+        clean = _labels(load_tfds("cifar10", "train", batch_size=100))
+        noisy = _labels(
+            load_tfds(
+                "cifar10",
+                "train",
+                batch_size=100,
+                label_noise=1.0,
+                noise_kind="asymmetric",
+            )
+        )
+    flips = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+    expected = np.array([flips.get(int(c), int(c)) for c in clean])
+    np.testing.assert_array_equal(noisy, expected)
+
+
+def test_svhn_alias_and_statistics():
+    from keras_robust.data import STATISTICS
+
+    with tfds.testing.mock_data(num_examples=10):
+        x, y = next(iter(load_tfds("svhn", "test", batch_size=10)))
+    assert x.shape == (10, 32, 32, 3)
+    assert set(STATISTICS) == set(NUM_CLASSES)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cache": 1}, "cache=1"),
+        ({"noise_seed": -1}, "noise_seed=-1"),
+        ({"label_noise": 1.5}, "1.5"),
+    ],
+)
+def test_bad_pipeline_arguments(kwargs, message):
+    with tfds.testing.mock_data(num_examples=10):
+        with pytest.raises(ValueError, match=message):
+            load_tfds("cifar10", **kwargs)
