@@ -13,7 +13,7 @@ whose numbers the papers report.
 | `small_cnn` | two conv blocks and a dense layer, for small images | 151,402 (8×8×1) |
 | `resnet18` | He et al. (2016), CIFAR variant (Madry, TRADES, MART) | 11,173,962 |
 | `preact_resnet18` | He et al. (2016b), as in Rice et al. (2020) and ADR | 11,172,170 |
-| `wide_resnet(34, 10)` = `wrn34_10` | Zagoruyko & Komodakis (2016), as in TRADES | 46,160,474 |
+| `wrn34_10` | Zagoruyko & Komodakis (2016), as in TRADES | 46,160,474 |
 
 (Trainable parameters, equal to the PyTorch reference models'.)
 """
