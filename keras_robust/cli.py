@@ -1087,6 +1087,8 @@ def _load_saved_model(folder, args):
     class SavedModelClassifier(keras.layers.Layer):
         def __init__(self):
             super().__init__(name="saved_model", trainable=False)
+            # The signature's variables live as long as the loaded object.
+            object.__setattr__(self, "_saved_model", loaded)
 
         def call(self, x):
             out = function(**{input_name: tf.cast(x, spec.dtype)})[output_name]

@@ -65,9 +65,7 @@ def _labels(dataset):
 def test_label_noise_is_seeded_per_example_and_near_the_rate():
     with tfds.testing.mock_data(num_examples=400):
         clean = _labels(load_tfds("cifar10", "train", batch_size=100))
-        noisy = _labels(
-            load_tfds("cifar10", "train", batch_size=100, label_noise=0.4)
-        )
+        noisy = _labels(load_tfds("cifar10", "train", batch_size=100, label_noise=0.4))
         again = _labels(
             load_tfds("cifar10", "train", batch_size=64, label_noise=0.4, cache=True)
         )

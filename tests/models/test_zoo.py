@@ -76,5 +76,7 @@ def test_weight_decay_adds_the_coupled_penalty():
     ],
 )
 def test_bad_arguments_name_the_value(call, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         call()
