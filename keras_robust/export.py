@@ -133,13 +133,14 @@ def export_model(
 
     Example:
 
-    >>> path = keras_robust.export.export_model(
-    ...     model, "exported/robust", serving_layout=True, report=report
-    ... )
-    >>> loaded = tf.saved_model.load(path)
-    >>> loaded.signatures["serving_default"](images=x)["probabilities"]
-    >>> keras_robust.export.read_card("exported/robust")["weights"]
-    'teacher'
+    ```python
+    path = keras_robust.export.export_model(
+        model, "exported/robust", serving_layout=True, report=report
+    )
+    loaded = tf.saved_model.load(path)
+    loaded.signatures["serving_default"](images=x)["probabilities"]
+    keras_robust.export.read_card(path)["weights"]  # 'teacher'
+    ```
     """
     plan = _plan(
         model,

@@ -233,9 +233,10 @@ def inject_label_noise(
     Returns:
         A tuple `(noisy_labels, realised_transition)`:
         - `noisy_labels`: array with the shape and dtype of `labels`.
-        - `realised_transition`: float64 array `[K, K]`; entry `[i, j]` is the
-          fraction of examples of clean class `i` that got the noisy label
-          `j`. The row of a class absent from `labels` is the identity row.
+        - `realised_transition`: float64 array `[K, K]`; entry `[i, j]`
+            is the fraction of examples of clean class `i` that got the
+            noisy label `j`. The row of a class absent from `labels` is the
+            identity row.
 
     Raises:
         ValueError: When `labels` is not an integer array of shape `[N]` or

@@ -33,7 +33,7 @@ class SoftTargetCrossentropy(RobustLoss):
     >>> y_true = np.array([[0.9, 0.1], [0.2, 0.8]])
     >>> logits = np.array([[2.0, 0.0], [0.0, 1.0]])
     >>> round(float(loss(y_true, logits)), 4)
-    0.3565
+    0.4201
     """
 
     def __init__(
