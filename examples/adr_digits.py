@@ -7,6 +7,9 @@ clean accuracy, the PGD-20 robust accuracy and the expected calibration
 error of each student and of ADR's teacher.
 
     python examples/adr_digits.py [--epochs 40] [--epsilon 0.1] [--seed 0]
+
+About 6 minutes on 2 CPU cores with the defaults; Keras prints a line per
+epoch.
 """
 
 import argparse

@@ -5,6 +5,9 @@ smoothing on labels of which 40% were replaced by a random other class,
 and prints the accuracy of each on the clean test labels.
 
     python examples/noisy_labels.py [--epochs 100] [--noise 0.4] [--seed 0]
+
+About 3 minutes on 2 CPU cores with the defaults; it prints a line per
+loss as each training ends.
 """
 
 import argparse

@@ -7,6 +7,8 @@ trial and the best model's student and teacher accuracies.
 
     pip install -e ".[cpu,tuning]"
     python examples/tune_adr.py [--trials 4] [--epochs 10] [--seed 0]
+
+About 70 s on 2 CPU cores with the defaults; KerasTuner prints each trial.
 """
 
 import argparse

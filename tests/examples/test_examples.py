@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 import keras_robust as kr
 
@@ -25,19 +24,21 @@ def _load(name):
 @pytest.mark.slow
 def test_adr_cifar10_recipe_runs_and_checkpoints(tmp_path, restore_dtype_policy):
     example = _load("adr_cifar10")
-    with tfds.testing.mock_data(num_examples=16):
-        history = example.main(
-            [
-                "--epochs",
-                "2",
-                "--batch-size",
-                "8",
-                "--attack-steps",
-                "1",
-                "--output",
-                str(tmp_path),
-            ]
-        )
+    history = example.main(
+        [
+            "--mock-data",
+            "--steps-per-epoch",
+            "2",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--attack-steps",
+            "1",
+            "--output",
+            str(tmp_path),
+        ]
+    )
     logs = history.history
     assert {"loss", "robust_accuracy", "val_robust_accuracy", "temperature"} <= set(
         logs
