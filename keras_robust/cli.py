@@ -298,6 +298,13 @@ def build_parser():
     )
     _option(
         evaluate,
+        "--plots",
+        "bool",
+        True,
+        help="robust accuracy against epsilon and the reliability diagram",
+    )
+    _option(
+        evaluate,
         "--signature",
         "str",
         "serving_default",
@@ -921,7 +928,7 @@ def _write_report(output, report):
     (output / "report.md").write_text(report.table() + "\n")
 
 
-def _plots(output, network, x, y, args, history=None):
+def _plots(output, network, x, y, args, history=None, value_range=(0.0, 1.0)):
     """Training curves, robust accuracy against epsilon and the reliability
     diagram, if matplotlib is installed (the `plots` extra)."""
     try:
@@ -943,10 +950,21 @@ def _plots(output, network, x, y, args, history=None):
     subset = slice(0, min(len(x), 500))
     epsilons = [args.epsilon * f for f in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)]
     path = folder / "robustness_curve.png"
+
+    def pgd20(epsilon):
+        return kr.attacks.PGD(
+            epsilon=epsilon,
+            step_size=epsilon / 4,
+            steps=20,
+            norm=args.norm,
+            value_range=value_range,
+        )
+
     with warnings.catch_warnings():
+        # 2 eps may exceed half the range: intended here.
         warnings.simplefilter("ignore", UserWarning)
         kr.evaluation.plots.robustness_curve(
-            network, x[subset], y[subset], epsilons, path, seed=args.seed
+            network, x[subset], y[subset], epsilons, path, attack=pgd20, seed=args.seed
         )
     written.append(str(path))
     logits = keras.ops.convert_to_numpy(network.predict(x, verbose=0))
@@ -995,6 +1013,18 @@ def _saved_model_dir(path):
             f"MODEL {path} is a folder without saved_model.pb (not a SavedModel)"
         )
     return max(versions, key=lambda child: int(child.name))
+
+
+def _check_model_path(path):
+    """Fails on a MODEL that cannot be one, before anything is written."""
+    if not path.exists():
+        raise UsageError(f"MODEL not found: {path}")
+    if path.is_file() and path.suffix != ".keras":
+        raise UsageError(
+            f"MODEL must be a .keras file or a SavedModel folder. Received: {path}"
+        )
+    if path.is_dir():
+        _saved_model_dir(path)
 
 
 def load_classifier(args):
@@ -1111,6 +1141,7 @@ def evaluate(args):
 
     if not args.model:
         raise UsageError("evaluate needs MODEL, a .keras file or a SavedModel folder")
+    _check_model_path(Path(args.model))
     card = _card_of(Path(args.model))
     if args.epsilon is None and card:
         attack = card.get("training", {}).get("attack") or {}
@@ -1151,13 +1182,16 @@ def evaluate(args):
     report["model"] = str(args.model)
     report["outputs"] = kind
     _write_report(output, report)
+    plots = []
+    if args.plots:
+        plots = _plots(output, model, x_test, y_test, args, value_range=(low, high))
     summary = {
         "clean_accuracy": report["clean_accuracy"],
         "robust_accuracy": report["robust_accuracy"],
         "ece": report["ece"],
         "output": str(output),
         "report": str(output / "report.json"),
-        "plots": [],
+        "plots": plots,
     }
     _mark_complete(output, summary=summary)
     _print_summary(summary, report)

@@ -176,6 +176,7 @@ def test_evaluate_the_exported_saved_model_equals_the_report(trained, tmp_path):
             "--attacks",
             "apgd-ce",
             "--no-verbose",
+            "--no-plots",
             "--output",
             str(tmp_path / "eval"),
         ]
@@ -207,6 +208,7 @@ def test_evaluate_a_keras_file_student_weights(trained, tmp_path):
             "--attacks",
             "apgd-ce",
             "--no-verbose",
+            "--no-plots",
             "--output",
             str(tmp_path / "eval"),
         ]
@@ -285,13 +287,19 @@ def test_evaluate_a_foreign_saved_model_of_probabilities_in_0_255(tmp_path):
     )
     assert result["clean_accuracy"] == pytest.approx(expected)
     assert result["robust_accuracy"] < result["clean_accuracy"]
+    names = sorted(Path(p).name for p in result["plots"])
+    assert names == ["reliability_diagram.png", "robustness_curve.png"]
 
 
-def test_evaluate_bad_models_are_one_line_errors(tmp_path, capsys):
+def test_evaluate_bad_models_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, not even here
     assert "MODEL not found" in fails(["evaluate", str(tmp_path / "no")], capsys)
     (tmp_path / "empty").mkdir()
     assert "saved_model.pb" in fails(["evaluate", str(tmp_path / "empty")], capsys)
     assert "needs MODEL" in fails(["evaluate"], capsys)
+    (tmp_path / "weights.h5").write_text("")
+    assert "must be a .keras file" in fails(["evaluate", "weights.h5"], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "weights.h5"]
 
 
 def test_python_dash_m_runs_the_command():
