@@ -1,5 +1,7 @@
 """Input gradients and step plumbing for attacks and training steps."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -119,7 +121,12 @@ def compile_batch_function(fn, *examples, scalars=None):
     ]
     if scalars is not None:
         signature.append([tf.TensorSpec((), tf.float32)] * scalars)
-    return tf.function(fn, input_signature=signature)
+    # TensorFlow counts traces per code object and warns of "retracing" when
+    # one code object is traced often, as happens when each attack (each
+    # model, class and settings) gets its own function built from the same
+    # closure, each traced once. A partial has no code object: each compiled
+    # function is counted on its own, and real retracing still warns.
+    return tf.function(functools.partial(fn), input_signature=signature)
 
 
 def scale_loss_for_distribution(loss):

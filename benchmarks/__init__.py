@@ -1,0 +1,1 @@
+"""Benchmarks of keras_robust: `python -m benchmarks` (see run.py)."""

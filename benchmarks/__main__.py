@@ -1,0 +1,5 @@
+"""`python -m benchmarks`: every benchmark section; rewrites RESULTS.md."""
+
+from benchmarks.run import main
+
+main()

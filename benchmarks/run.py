@@ -1,0 +1,533 @@
+"""The benchmark command: prints every table and rewrites benchmarks/RESULTS.md.
+
+    python -m benchmarks                    # all sections, CPU, 1 thread
+    python -m benchmarks --only cost torch  # some sections
+    python -m benchmarks --quick            # a tiny configuration (a smoke test)
+
+Sections:
+
+- `cost`: the cost model. A clean step, PGD-k adversarial training for
+  k = 1, 3, 10, ADR (PGD-10, EMA teacher) and TRADES (PGD-10), each as a
+  ratio to the clean step in the same run, beside the ideal ratio from
+  counting passes: a forward pass F, an input-gradient backward pass ≈ F, a
+  full backward pass ≈ 2F. The clean step costs 3F; PGD-k AT adds k
+  forward + input-backward passes, (2k + 3)F; ADR adds the teacher's
+  forward pass, 24F for k = 10; TRADES runs the clean forward once for the
+  attack and trains on the clean and the adversarial batch, 27F.
+- `overhead`: `AdversarialModel.fit` against a hand-written `tf.function`
+  loop of the same math (target ≤ 1.10×), and ADR against plain PGD-AT
+  (target ≤ 1.05×, on top of the teacher's forward pass).
+- `torch`: the same PGD-10 AT step in PyTorch eager (same CNN, batches,
+  attack and SGD), interleaved with ours; the speed-up is PyTorch's time
+  over ours (target ≥ 1.2×). Skipped when torch is not installed
+  (`pip install torch==2.13.0`, the CPU wheel).
+- `eval`: the standard evaluation (APGD-CE, APGD-T, Square) on a digits
+  MLP, cold (first call, tracing included) and warm, APGD-CE images/s and
+  Square queries/s.
+- `memory`: the bytes of the student, the EMA teacher and the optimizer
+  state, and the peak memory of training steps (device memory on a GPU,
+  the process's peak resident memory on a CPU).
+
+Timings are process CPU time with TensorFlow (and PyTorch) pinned to one
+thread (`--threads`), both sides interleaved (A B, B A, ...), and the
+median of the per-round ratios; on a GPU, wall time.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_robust as kr  # noqa: E402
+
+EPSILON, STEP_SIZE = 8 / 255, 2 / 255
+SECTIONS = ("cost", "overhead", "torch", "eval", "memory")
+
+
+def on_gpu():
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def clock():
+    """Wall time on a GPU; process CPU time (all threads) on a CPU."""
+    return time.perf_counter() if on_gpu() else time.process_time()
+
+
+def cnn(num_classes=10):
+    """The 4-conv CNN with BatchNorm of the step benchmarks (32×32×3)."""
+    from adversarial_step import small_cnn
+
+    return small_cnn(num_classes)
+
+
+def batches(batch_size, count=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(batch_size * count, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=batch_size * count).astype("int64")
+    return x, y
+
+
+def fit_seconds(model, x, y, steps, batch_size, callbacks=None):
+    start = clock()
+    model.fit(
+        x[: steps * batch_size],
+        y[: steps * batch_size],
+        batch_size=batch_size,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=callbacks,
+    )
+    return (clock() - start) / steps
+
+
+def interleave(sides, rounds):
+    """`{name: [seconds per round]}`; the order alternates every round."""
+    times = {name: [] for name in sides}
+    names = list(sides)
+    for index in range(rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            times[name].append(sides[name]())
+    return times
+
+
+def median_ratio(a, b):
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+# --------------------------------------------------------------------------
+# Sections
+
+
+def section_cost(args):
+    keras.utils.set_random_seed(0)
+    weights = cnn().get_weights()
+    x, y = batches(args.batch_size, args.steps)
+
+    def adversarial(steps, objective="madry", adr=False):
+        base = cnn()
+        base.set_weights(weights)
+        model = kr.AdversarialModel(
+            base,
+            attack=kr.attacks.PGD(epsilon=EPSILON, steps=steps),
+            objective=objective,
+            eval_attack=None,
+            clean_metrics=False,
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=kr.losses.ADRLoss() if adr else kr.losses.SoftTargetCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=args.xla,
+        )
+        return model
+
+    clean = cnn()
+    clean.set_weights(weights)
+    clean.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=args.xla,
+    )
+    k = 10
+    models = {
+        "clean step": (clean, None, 3),
+        "PGD-1 AT": (adversarial(1), None, 5),
+        "PGD-3 AT": (adversarial(3), None, 9),
+        f"PGD-{k} AT": (adversarial(k), None, 2 * k + 3),
+        f"ADR (PGD-{k}, EMA teacher)": (
+            adversarial(k, adr=True),
+            [kr.callbacks.EMATeacher(0.995)],
+            2 * k + 4,
+        ),
+        f"TRADES (PGD-{k})": (adversarial(k, objective="trades"), None, 2 * k + 7),
+    }
+    sides = {}
+    for name, (model, callbacks, _) in models.items():
+        fit_seconds(model, x, y, 1, args.batch_size, callbacks)  # trace
+
+        def side(model=model, callbacks=callbacks):
+            return fit_seconds(model, x, y, args.steps, args.batch_size, callbacks)
+
+        sides[name] = side
+    times = interleave(sides, args.rounds)
+    rows = []
+    for name, (_, _, passes) in models.items():
+        rows.append(
+            [
+                name,
+                f"{1000 * statistics.median(times[name]):.1f}",
+                f"{median_ratio(times[name], times['clean step']):.2f}",
+                f"{passes / 3:.2f}",
+                f"{passes}F",
+            ]
+        )
+    return (
+        "Cost model",
+        f"The CNN of the step benchmarks, batch {args.batch_size}, "
+        f"{'XLA' if args.xla else 'graph mode'}, {args.rounds} rounds of "
+        f"{args.steps} steps; the ratio is the median per-round ratio to the "
+        "clean step (a plain Keras `fit()` of the same model).",
+        ["step", "ms/step", "ratio to clean", "ideal ratio", "passes"],
+        rows,
+    )
+
+
+def section_overhead(args):
+    import adr_overhead
+    import adversarial_step
+
+    options = argparse.Namespace(
+        batch_size=args.batch_size, steps=args.steps, rounds=args.rounds
+    )
+    fit_vs_loop = adversarial_step.run(args.xla, True, options)
+    adr = adr_overhead.run(args.xla, options)
+    rows = [
+        [
+            "AdversarialModel.fit vs hand-written loop (PGD-10 AT)",
+            f"{fit_vs_loop['ours_ms_per_step']}",
+            f"{fit_vs_loop['hand_ms_per_step']}",
+            f"**{fit_vs_loop['ratio']:.3f}**",
+            "≤ 1.10",
+        ],
+        [
+            "ADR vs PGD-10 AT",
+            f"{adr['adr_ms_per_step']}",
+            f"{adr['pgd_at_ms_per_step']}",
+            f"**{adr['ratio']:.3f}**",
+            "≤ 1.05 + teacher forward",
+        ],
+    ]
+    return (
+        "Framework overhead",
+        "Wall time, interleaved, median per-round ratio (the scripts "
+        "`benchmarks/adversarial_step.py` and `benchmarks/adr_overhead.py`).",
+        ["comparison", "ours ms/step", "reference ms/step", "ratio", "target"],
+        rows,
+    )
+
+
+def _torch_cnn(torch):
+    nn = torch.nn
+
+    def block(cin, cout):
+        return [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+
+    return nn.Sequential(
+        *block(3, 16),
+        *block(16, 32),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def torch_pgd_step(torch, model, optimizer, x, y, steps=10):
+    """PGD-10 AT in PyTorch eager: the attack in train mode, then SGD."""
+    functional = torch.nn.functional
+    model.train()
+    x_adv = (x + torch.empty_like(x).uniform_(-EPSILON, EPSILON)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = functional.cross_entropy(model(x_adv), y, reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + STEP_SIZE * gradient.sign()
+        x_adv = torch.minimum(torch.maximum(x_adv, x - EPSILON), x + EPSILON)
+        x_adv = x_adv.clamp(0, 1)
+    optimizer.zero_grad(set_to_none=True)
+    logits = model(x_adv)
+    loss = functional.cross_entropy(logits, y)
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
+def section_torch(args):
+    try:
+        import torch
+    except ImportError:
+        return (
+            "PyTorch eager peer",
+            "Skipped: torch is not installed (`pip install torch==2.13.0`).",
+            [],
+            [],
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    keras.utils.set_random_seed(0)
+    x, y = batches(args.batch_size, args.steps)
+    base = cnn()
+    ours = kr.AdversarialModel(
+        base,
+        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
+        eval_attack=None,
+        clean_metrics=False,
+    )
+    ours.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=kr.losses.SoftTargetCrossentropy(),
+        jit_compile=args.xla,
+    )
+    peer = _torch_cnn(torch)
+    optimizer = torch.optim.SGD(peer.parameters(), lr=0.01, momentum=0.9)
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    ty = torch.from_numpy(y)
+    b = args.batch_size
+
+    def theirs():
+        start = clock()
+        for i in range(args.steps):
+            torch_pgd_step(torch, peer, optimizer, tx[i * b : (i + 1) * b], ty[i * b : (i + 1) * b])
+        return (clock() - start) / args.steps
+
+    def mine():
+        return fit_seconds(ours, x, y, args.steps, b)
+
+    fit_seconds(ours, x, y, 1, b)
+    theirs()  # warm up both
+    times = interleave({"keras_robust": mine, "torch": theirs}, args.rounds)
+    ratios = [t / o for t, o in zip(times["torch"], times["keras_robust"], strict=True)]
+    rows = [
+        [
+            f"{1000 * statistics.median(times['keras_robust']):.1f}",
+            f"{1000 * statistics.median(times['torch']):.1f}",
+            f"**{statistics.median(ratios):.2f}**",
+            f"{min(ratios):.2f}–{max(ratios):.2f}",
+            "≥ 1.2",
+        ]
+    ]
+    return (
+        "PyTorch eager peer (PGD-10 AT step)",
+        f"The same CNN, batches ({b}), attack (L∞ ε 8/255, step 2/255, train "
+        f"mode) and SGD step; torch {torch.__version__}. Speed-up = PyTorch's "
+        "time / ours, median of the per-round ratios.",
+        ["ours ms/step", "PyTorch ms/step", "speed-up", "per-round", "target"],
+        rows,
+    )
+
+
+def _digits_mlp():
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = kr.data.load_digits()
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
+    return model, x_test, y_test
+
+
+def section_eval(args):
+    model, x, y = _digits_mlp()
+    if args.quick:
+        x, y = x[:32], y[:32]
+
+    def standard():
+        start = time.perf_counter()
+        report = kr.evaluation.evaluate_robustness(
+            model, (x, y), epsilon=0.1, verbose=0
+        )
+        return time.perf_counter() - start, report
+
+    cold, report = standard()
+    warm, _ = standard()
+    apgd = kr.attacks.APGD(epsilon=0.1, steps=100)
+    apgd(model, x, y, seed=0)
+    start = time.perf_counter()
+    apgd(model, x, y, seed=1)
+    apgd_rate = len(x) / (time.perf_counter() - start)
+    queries = 1000
+    square = kr.attacks.Square(epsilon=0.1, queries=queries)
+    square(model, x, y, seed=0)
+    start = time.perf_counter()
+    square(model, x, y, seed=1)
+    square_rate = len(x) * queries / (time.perf_counter() - start)
+    rows = [
+        ["standard evaluation, cold (tracing included)", f"{cold:.1f} s"],
+        ["standard evaluation, warm", f"{warm:.1f} s"],
+        ["APGD-CE (100 steps), warm", f"{apgd_rate:.0f} images/s"],
+        [f"Square ({queries} queries), warm", f"{square_rate:.0f} image-queries/s"],
+    ]
+    return (
+        "Evaluation",
+        f"A digits MLP (64 hidden units), {len(x)} test images, L∞ ε 0.1; "
+        f"clean {report['clean_accuracy']:.3f}, worst case "
+        f"{report['robust_accuracy']:.3f}. Wall time, all threads allowed by "
+        "`--threads`.",
+        ["measurement", "value"],
+        rows,
+    )
+
+
+def _bytes(variables):
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+def section_memory(args):
+    keras.utils.set_random_seed(0)
+    x, y = batches(args.batch_size, 2)
+    model = kr.AdversarialModel(
+        cnn(),
+        attack=kr.attacks.PGD(epsilon=EPSILON, steps=10),
+        eval_attack=None,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=kr.losses.ADRLoss(),
+        jit_compile=args.xla,
+    )
+    gpu = on_gpu()
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model.fit(
+        x,
+        y,
+        batch_size=args.batch_size,
+        verbose=0,
+        callbacks=[kr.callbacks.EMATeacher(0.995)],
+    )
+    student = _bytes(model.base_model.weights)
+    teacher = _bytes(model.teacher.weights)
+    optimizer = _bytes(model.optimizer.variables)
+    rows = [
+        ["student weights (BN statistics included)", f"{student / 1e6:.3f} MB"],
+        ["EMA teacher weights", f"{teacher / 1e6:.3f} MB ({teacher / student:.2f}×)"],
+        ["optimizer state (SGD momentum)", f"{optimizer / 1e6:.3f} MB"],
+    ]
+    if gpu:
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        rows.append(["peak GPU memory of the steps", f"{peak / 1e9:.2f} GB"])
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+        rows.append(
+            [
+                "process peak resident memory (after the steps)",
+                f"{rss / 1024:.0f} MiB (+{(rss - rss_before) / 1024:.0f} MiB)",
+            ]
+        )
+    return (
+        "Memory",
+        f"ADR (PGD-10, EMA teacher) on the CNN, batch {args.batch_size}. The "
+        "teacher must cost one copy of the weights and no more.",
+        ["what", "size"],
+        rows,
+    )
+
+
+RUNNERS = {
+    "cost": section_cost,
+    "overhead": section_overhead,
+    "torch": section_torch,
+    "eval": section_eval,
+    "memory": section_memory,
+}
+
+
+# --------------------------------------------------------------------------
+# Output
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def environment(args):
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        device = f"GPU: {details.get('device_name', gpus[0].name)}"
+    else:
+        device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    threads = args.threads or "all"
+    return (
+        f"- Date: {datetime.date.today().isoformat()}\n"
+        f"- Machine: {device}; TensorFlow threads: {threads}\n"
+        f"- Versions: Python {platform.python_version()}, TensorFlow "
+        f"{tf.__version__}, Keras {keras.__version__}, keras-robust "
+        f"{kr.__version__}\n"
+        f"- Command: `python -m benchmarks {' '.join(args.argv)}`".rstrip()
+        + "\n"
+    )
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="0: all cores")
+    parser.add_argument("--xla", action="store_true", help="jit_compile=True")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, to check that it runs"
+    )
+    parser.add_argument(
+        "--output",
+        default=str(HERE / "RESULTS.md"),
+        help="the Markdown file to rewrite ('-' to write none)",
+    )
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.quick:
+        args.batch_size, args.steps, args.rounds = 8, 1, 1
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    parts = [
+        "# Benchmark results\n",
+        "Written by `python -m benchmarks` (see `benchmarks/run.py` for what "
+        "each section measures and how). Rerun it to refresh this file.\n",
+        environment(args),
+    ]
+    results = {}
+    for name in args.only:
+        title, text, header, rows = RUNNERS[name](args)
+        results[name] = rows
+        block = f"## {title}\n\n{text}\n"
+        if rows:
+            block += "\n" + table(header, rows) + "\n"
+        print(block, flush=True)
+        parts.append(block)
+    if args.output != "-":
+        Path(args.output).write_text("\n".join(parts))
+        print(f"Wrote {args.output}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
