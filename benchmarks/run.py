@@ -300,7 +300,9 @@ def section_torch(args):
     def theirs():
         start = clock()
         for i in range(args.steps):
-            torch_pgd_step(torch, peer, optimizer, tx[i * b : (i + 1) * b], ty[i * b : (i + 1) * b])
+            torch_pgd_step(
+                torch, peer, optimizer, tx[i * b : (i + 1) * b], ty[i * b : (i + 1) * b]
+            )
         return (clock() - start) / args.steps
 
     def mine():
@@ -340,9 +342,7 @@ def _digits_mlp():
             keras.layers.Dense(10),
         ]
     )
-    model.compile(
-        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
     return model, x_test, y_test
 
@@ -470,7 +470,9 @@ def environment(args):
         details = tf.config.experimental.get_device_details(gpus[0])
         device = f"GPU: {details.get('device_name', gpus[0].name)}"
     else:
-        device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        device = (
+            f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        )
     threads = args.threads or "all"
     return (
         f"- Date: {datetime.date.today().isoformat()}\n"

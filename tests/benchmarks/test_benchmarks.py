@@ -1,0 +1,72 @@
+"""The benchmark commands run (tiny configurations, on the CPU).
+
+Slow: run with `python -m pytest -m slow`. They check that the commands
+work and write their tables, not any speed.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gpu_script_runs_tiny_on_the_cpu(tmp_path):
+    output = tmp_path / "gpu.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/gpu.py",
+            "--tiny",
+            "--xla",
+            "off",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [
+        json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")
+    ]
+    keras_rows = [r for r in rows if r["framework"] == "keras_robust"]
+    assert {r["precision"] for r in keras_rows} == {"fp32", "bf16"}
+    assert all(r["error"] is None and r["images_per_s"] > 0 for r in rows)
+    text = output.read_text()
+    assert "| keras_robust | resnet18 | 2 | bf16 | off |" in text
+    assert "Device: CPU" in text
+
+
+def test_benchmark_command_rewrites_its_results_file(tmp_path):
+    output = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            "cost",
+            "memory",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = output.read_text()
+    assert "## Cost model" in text and "## Memory" in text
+    assert "| PGD-10 AT |" in text and "| 7.67 | 23F |" in text
+    # The EMA teacher is one copy of the student's weights.
+    assert "(1.00×)" in text
+    assert "Command: `python -m benchmarks --quick" in text
