@@ -1297,6 +1297,10 @@ def tune(args):
     best = tuner.get_best_hyperparameters(1)[0]
     _write_json(output / "best_hyperparameters.json", best.values)
     model = tuner.get_best_models(1)[0]
+    if model.optimizer is not None and not model.optimizer.built:
+        # A reloaded trial's optimizer has no state yet; build it so that
+        # the saved file has the variables its optimizer expects.
+        model.optimizer.build(model.trainable_variables)
     model.save(output / "best.keras")
     trial = tuner.oracle.get_best_trials(1)[0]
     summary = {
