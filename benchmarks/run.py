@@ -480,8 +480,7 @@ def environment(args):
         f"- Versions: Python {platform.python_version()}, TensorFlow "
         f"{tf.__version__}, Keras {keras.__version__}, keras-robust "
         f"{kr.__version__}\n"
-        f"- Command: `python -m benchmarks {' '.join(args.argv)}`".rstrip()
-        + "\n"
+        f"- Command: `{' '.join(['python -m benchmarks', *args.argv])}`\n"
     )
 
 
@@ -525,6 +524,21 @@ def main(argv=None):
             block += "\n" + table(header, rows) + "\n"
         print(block, flush=True)
         parts.append(block)
+    gpu = HERE / "GPU_RESULTS.md"
+    if gpu.exists():
+        parts.append("## GPU\n\n" + gpu.read_text().split("\n", 1)[1])
+    else:
+        parts.append(
+            "## GPU\n\nNot measured yet: `python benchmarks/gpu.py` (ResNet-18 "
+            "and WRN-34-10 PGD-10 AT images/s with the PyTorch peer, under 8 "
+            "minutes) writes `benchmarks/GPU_RESULTS.md` on a GPU machine, "
+            "and this command then includes it.\n"
+        )
+    parts.append(
+        "Earlier measurements of the single scripts, with their analyses "
+        "(XLA, random-number generation, APGD throughput), are in "
+        "`benchmarks/NOTES.md`.\n"
+    )
     if args.output != "-":
         Path(args.output).write_text("\n".join(parts))
         print(f"Wrote {args.output}")
