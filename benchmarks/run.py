@@ -261,7 +261,7 @@ def torch_pgd_step(torch, model, optimizer, x, y, steps=10):
     loss = functional.cross_entropy(logits, y)
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def section_torch(args):
