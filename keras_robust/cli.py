@@ -224,15 +224,7 @@ def build_parser():
     )
     _common(train, "train")
     _data_options(train)
-    _option(
-        train,
-        "--model",
-        "str",
-        None,
-        choices=_model_names(),
-        help="zoo model (default small_cnn for digits/mnist, "
-        "preact_resnet18 otherwise)",
-    )
+    _training_options(train, attack_steps=10, epochs_help="default 30 (digits), 200")
     _option(
         train,
         "--method",
@@ -241,30 +233,11 @@ def build_parser():
         choices=METHODS,
         help="madry (PGD-AT), trades, mart or adr (PGD-AT with ADR labels)",
     )
-    _option(train, "--epochs", "int", None, help="default 30 (digits), 200")
-    _option(
-        train,
-        "--optimizer",
-        "str",
-        None,
-        choices=("adam", "sgd"),
-        help="default adam for digits, SGD (momentum 0.9) otherwise",
-    )
-    _option(train, "--learning-rate", "float", None, help="default 1e-3 adam, 0.1 sgd")
-    _option(
-        train,
-        "--weight-decay",
-        "float",
-        None,
-        help="coupled L2 weight decay (default 0 digits, 5e-4)",
-    )
-    _option(train, "--attack-steps", "int", 10, help="PGD steps of the training attack")
     _option(
         train, "--step-size", "number", None, help="PGD step (default 2.5 eps/steps)"
     )
     _option(train, "--beta", "float", None, help="TRADES/MART weight (default 6)")
     _option(train, "--ema-decay", "float", 0.995, help="ADR's EMA teacher decay")
-    _option(train, "--label-noise", "float", None, help="symmetric label noise rate")
     _option(train, "--export", "bool", True, help="export a SavedModel at the end")
 
     evaluate = commands.add_parser(
@@ -337,7 +310,9 @@ def build_parser():
     )
     _common(tune, "tune")
     _data_options(tune)
-    _option(tune, "--model", "str", None, choices=_model_names(), help="zoo model")
+    _training_options(
+        tune, attack_steps=5, epochs_help="epochs per trial (default 10 digits)"
+    )
     _option(
         tune,
         "--tuner",
@@ -347,12 +322,6 @@ def build_parser():
         help="KerasTuner search algorithm",
     )
     _option(tune, "--max-trials", "int", 4, help="trials (random, bayesian)")
-    _option(tune, "--epochs", "int", None, help="epochs per trial (default 10 digits)")
-    _option(tune, "--attack-steps", "int", 5, help="PGD steps of the training attack")
-    _option(tune, "--learning-rate", "float", None, help="default 1e-3 adam, 0.1 sgd")
-    _option(tune, "--optimizer", "str", None, choices=("adam", "sgd"), help="optimizer")
-    _option(tune, "--weight-decay", "float", None, help="coupled L2 weight decay")
-    _option(tune, "--label-noise", "float", None, help="symmetric label noise rate")
 
     export = commands.add_parser(
         "export",
@@ -404,8 +373,45 @@ def build_parser():
     return parser
 
 
-def _model_names():
-    return ("small_cnn", "resnet18", "preact_resnet18", "wrn34_10")
+def _training_options(parser, attack_steps, epochs_help):
+    """The model, optimisation and training-attack options of train and tune."""
+    from keras_robust.models import MODELS
+
+    _option(
+        parser,
+        "--model",
+        "str",
+        None,
+        # wide_resnet needs depth and width: wrn34_10 is its named instance.
+        choices=tuple(name for name in MODELS if name != "wide_resnet"),
+        help="zoo model (default small_cnn for digits/mnist, "
+        "preact_resnet18 otherwise)",
+    )
+    _option(parser, "--epochs", "int", None, help=epochs_help)
+    _option(
+        parser,
+        "--optimizer",
+        "str",
+        None,
+        choices=("adam", "sgd"),
+        help="default adam for digits, SGD (momentum 0.9) otherwise",
+    )
+    _option(parser, "--learning-rate", "float", None, help="default 1e-3 adam, 0.1 sgd")
+    _option(
+        parser,
+        "--weight-decay",
+        "float",
+        None,
+        help="coupled L2 weight decay (default 0 digits, 5e-4)",
+    )
+    _option(
+        parser,
+        "--attack-steps",
+        "int",
+        attack_steps,
+        help="PGD steps of the training attack",
+    )
+    _option(parser, "--label-noise", "float", None, help="symmetric label noise rate")
 
 
 def _check_config_value(key, value, kind, choices, config_path):
@@ -623,11 +629,12 @@ def _check_threat_model(args):
     kr.attacks.PGD(
         epsilon=args.epsilon,
         steps=args.attack_steps,
-        step_size=args.step_size,
+        step_size=getattr(args, "step_size", None),
         norm=args.norm,
     )
-    if args.ema_decay is not None and not 0.0 <= args.ema_decay <= 1.0:
-        raise UsageError(f"--ema-decay must be in [0, 1]. Received: {args.ema_decay}")
+    ema_decay = getattr(args, "ema_decay", None)
+    if ema_decay is not None and not 0.0 <= ema_decay <= 1.0:
+        raise UsageError(f"--ema-decay must be in [0, 1]. Received: {ema_decay}")
     if args.label_noise is not None and not 0.0 <= args.label_noise <= 1.0:
         raise UsageError(
             f"--label-noise must be in [0, 1]. Received: {args.label_noise}"
@@ -1253,6 +1260,7 @@ def tune(args):
     import keras_robust as kr
 
     _dataset_defaults(args)
+    _check_threat_model(args)
     output, _ = prepare_output(args, f"runs/tune-{args.dataset}", TUNE_OUTPUTS)
     keras.utils.set_random_seed(args.seed)
     with _data_context(args):

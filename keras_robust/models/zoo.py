@@ -168,9 +168,9 @@ def resnet18(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _preact_block(x, filters, strides, regularizer, name, first_activated=False):
-    """Pre-activation block: BN-ReLU-conv twice; the shortcut is projected
-    from the activated input when the shape changes."""
+def _preact_block(x, filters, strides, regularizer, name, dropout=0.0):
+    """Pre-activation block: BN-ReLU-conv twice (dropout between them); the
+    shortcut is projected from the activated input when the shape changes."""
     out = _bn(f"{name}_bn1")(x)
     out = keras.layers.ReLU(name=f"{name}_relu1")(out)
     if strides != 1 or x.shape[-1] != filters:
@@ -180,6 +180,8 @@ def _preact_block(x, filters, strides, regularizer, name, first_activated=False)
     out = _conv(filters, 3, strides, regularizer, f"{name}_conv1")(out)
     out = _bn(f"{name}_bn2")(out)
     out = keras.layers.ReLU(name=f"{name}_relu2")(out)
+    if dropout:
+        out = keras.layers.Dropout(dropout, name=f"{name}_dropout")(out)
     out = _conv(filters, 3, 1, regularizer, f"{name}_conv2")(out)
     return keras.layers.Add(name=f"{name}_add")([out, shortcut])
 
@@ -284,23 +286,14 @@ def wide_resnet(
         ((16 * width, 1), (32 * width, 2), (64 * width, 2))
     ):
         for block in range(blocks):
-            prefix = f"stage{stage}_{block}"
-            strides = stride if block == 0 else 1
-            out = _bn(f"{prefix}_bn1")(x)
-            out = keras.layers.ReLU(name=f"{prefix}_relu1")(out)
-            if x.shape[-1] != filters:
-                shortcut = _conv(filters, 1, strides, regularizer, f"{prefix}_proj")(
-                    out
-                )
-            else:
-                shortcut = x
-            out = _conv(filters, 3, strides, regularizer, f"{prefix}_conv1")(out)
-            out = _bn(f"{prefix}_bn2")(out)
-            out = keras.layers.ReLU(name=f"{prefix}_relu2")(out)
-            if dropout:
-                out = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(out)
-            out = _conv(filters, 3, 1, regularizer, f"{prefix}_conv2")(out)
-            x = keras.layers.Add(name=f"{prefix}_add")([out, shortcut])
+            x = _preact_block(
+                x,
+                filters,
+                stride if block == 0 else 1,
+                regularizer,
+                f"stage{stage}_{block}",
+                dropout=dropout,
+            )
     x = _bn("final_bn")(x)
     x = keras.layers.ReLU(name="final_relu")(x)
     outputs = _head(x, num_classes, regularizer, name)

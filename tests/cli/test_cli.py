@@ -77,6 +77,7 @@ def test_bad_flag_values_are_one_line_errors(capsys):
     assert "8/2x" in fails(["train", "--epsilon", "8/2x"], capsys)
     assert "epsilon=-1.0" in fails(["train", "--epsilon", "-1"], capsys)
     assert "--label-noise" in fails(["train", "--label-noise", "2"], capsys)
+    assert "--label-noise" in fails(["tune", "--label-noise", "2"], capsys)
 
 
 def test_config_tables_relative_paths_and_flags_win(tmp_path):

@@ -80,3 +80,19 @@ def test_bad_arguments_name_the_value(call, message):
         ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
     ):
         call()
+
+
+def test_keras_file_round_trip_gives_the_same_logits(tmp_path):
+    model = kr.models.wide_resnet(
+        10, 1, num_classes=4, input_shape=(8, 8, 3), dropout=0.3, mean=(0.5,) * 3
+    )
+    x = np.random.default_rng(1).uniform(size=(3, 8, 8, 3)).astype("float32")
+    path = tmp_path / "wrn.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe_mode=True
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
