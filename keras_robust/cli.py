@@ -852,10 +852,15 @@ def train(args):
                 save_best_only=True,
             ),
             keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
-            keras.callbacks.TensorBoard(
-                str(output / "logs"), write_graph=False, profile_batch=0
-            ),
         ]
+        if _has_module("tensorboard"):
+            callbacks.append(
+                keras.callbacks.TensorBoard(
+                    str(output / "logs"), write_graph=False, profile_batch=0
+                )
+            )
+        else:
+            _say("(No TensorBoard logs: `pip install keras-robust[plots]`.)")
         _say(
             f"Training {args.model} on {args.dataset} with {args.method} "
             f"({args.norm} epsilon={args.epsilon:.6g}, PGD-{args.attack_steps}) "
@@ -911,6 +916,12 @@ def train(args):
     return summary
 
 
+def _has_module(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def _history(output):
     """The per-epoch logs of the whole run (resumed parts included)."""
     path = output / "history.csv"
@@ -938,10 +949,8 @@ def _write_report(output, report):
 def _plots(output, network, x, y, args, history=None, value_range=(0.0, 1.0)):
     """Training curves, robust accuracy against epsilon and the reliability
     diagram, if matplotlib is installed (the `plots` extra)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        _say("(No plots: install matplotlib, `pip install keras-robust[plots]`.)")
+    if not _has_module("matplotlib"):
+        _say("(No plots: `pip install keras-robust[plots]` installs matplotlib.)")
         return []
     import keras
 
