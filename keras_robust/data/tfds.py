@@ -26,8 +26,8 @@ STATISTICS = {
 }
 # Datasets trained with the standard CIFAR augmentation (pad-4 crop, flip).
 _CROP_AND_FLIP = ("cifar10", "cifar100")
-# Label noise of the asymmetric protocol, by dataset.
-_ASYMMETRIC = {"cifar10": "cifar10", "cifar100": "cifar100", "mnist": "mnist"}
+# Datasets with an asymmetric label-noise protocol (see `transition_matrix`).
+_ASYMMETRIC = ("cifar10", "cifar100", "mnist")
 
 
 def canonical_name(name):
@@ -50,7 +50,10 @@ def _noisy_labels(dataset, name, label_noise, noise_kind, seed, num_classes):
             f"name={name!r} that keras_robust does not know; pass num_classes"
         )
     matrix = transition_matrix(
-        num_classes, label_noise, noise_kind, dataset=_ASYMMETRIC.get(name)
+        num_classes,
+        label_noise,
+        noise_kind,
+        dataset=name if name in _ASYMMETRIC else None,
     )
     with np.errstate(divide="ignore"):
         log_matrix = tf.constant(np.log(matrix), tf.float32)

@@ -20,11 +20,11 @@ whose numbers the papers report.
 
 import keras
 
+from keras_robust.data.tfds import STATISTICS
 from keras_robust.layers import InputStandardization
 from keras_robust.validation import validate_integer
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
+CIFAR10_MEAN, CIFAR10_STD = STATISTICS["cifar10"]
 
 __all__ = [
     "CIFAR10_MEAN",
