@@ -56,18 +56,8 @@ def _per_example(values, x):
 
 
 def _select(mask, a, b):
-    """`a` for the examples where `mask` `[N]` holds, else `b`.
-
-    Selects on `[N, D]` views: a select broadcasting a `[N, 1, 1, 1]` mask
-    ran about 4x slower on CPU than one broadcasting `[N, 1]`.
-    """
-    shape = ops.shape(a)
-    selected = ops.where(
-        ops.expand_dims(mask, -1),
-        ops.reshape(a, (shape[0], -1)),
-        ops.reshape(b, (shape[0], -1)),
-    )
-    return ops.reshape(selected, shape)
+    """`a` for the examples where `mask` `[N]` holds, else `b`."""
+    return backend.select(mask, a, b)
 
 
 def _flat_reduce(reduce, x):
@@ -332,7 +322,7 @@ class APGD(GradientAttack):
             x_start = x
         if start is None:
             return x_start
-        return ops.where(run == 0, self.project(start, x), x_start)
+        return backend.select(run == 0, self.project(start, x), x_start)
 
     def _objective(self, model_fn, loss_fn, targets, labels, target):
         """Inputs to `[N, 2]`: the loss, and whether the input is misclassified.

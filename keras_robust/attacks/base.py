@@ -288,8 +288,7 @@ def keep_first_fooled(model_fn, y, x_best, x_new):
     point.
     """
     fooled = classification.correct(model_fn(x_best), y) < 0.5
-    fooled = ops.reshape(fooled, (-1,) + (1,) * (len(x_best.shape) - 1))
-    return ops.where(fooled, x_best, x_new)
+    return backend.select(fooled, x_best, x_new)
 
 
 class GradientAttack(Attack):

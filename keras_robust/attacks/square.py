@@ -235,59 +235,93 @@ class Square(Attack):
         sides = ops.convert_to_tensor(
             self.square_sides(height, width, channels), dtype="int32"
         )
-        x_up = ops.clip(x + epsilon, low, high)
-        x_down = ops.clip(x - epsilon, low, high)
-        rows = ops.arange(height, dtype="int32")
-        cols = ops.arange(width, dtype="int32")
+        # Inside the loop the images are `[N, h, w·c]`: a square window is a
+        # band of rows times a contiguous band of `w·c` positions, and every
+        # image-sized select has a condition of the full shape (TensorFlow's
+        # CPU select ran up to 30x slower broadcasting its condition).
+        flat = (batch, height, width * channels)
+        x_up = ops.reshape(ops.clip(x + epsilon, low, high), flat)
+        x_down = ops.reshape(ops.clip(x - epsilon, low, high), flat)
+        rows = ops.arange(height, dtype="int32")[None, :]
+        positions = ops.arange(width * channels, dtype="int32")[None, :]
+        # One key for the loop; each iteration folds its index into it and
+        # draws its window corner and sign vectors at once.
+        loop_key = backend.random.key(seed)
         draw_index = ops.arange(_SIGN_DRAWS, dtype="int32")
 
-        def window_mask(side):
-            """A random `side`-square per example, as a boolean `[N, h, w, 1]`."""
+        def window_bands(side, uniform):
+            """The rows `[N, h]` and positions `[N, w·c]` of a random square.
+
+            `uniform`: `[N, 2]` draws in `[0, 1)` placing its corner.
+            """
             last = ops.stack([height - side, width - side])
-            uniform = backend.random.uniform((batch, 2), seed=seed)
             corner = ops.floor(uniform * ops.cast(last + 1, "float32"))
             corner = ops.minimum(ops.cast(corner, "int32"), last)
-            top, left = corner[:, :1], corner[:, 1:]
-            in_rows = (rows[None, :] >= top) & (rows[None, :] < top + side)
-            in_cols = (cols[None, :] >= left) & (cols[None, :] < left + side)
-            return (in_rows[:, :, None] & in_cols[:, None, :])[..., None]
+            top, left = corner[:, :1], corner[:, 1:] * channels
+            in_rows = (rows >= top) & (rows < top + side)
+            in_positions = (positions >= left) & (positions < left + side * channels)
+            return in_rows, in_positions
 
-        def changes(window, values, x_best):
-            """Whether setting the window to `values` changes each channel, `[N, c]`."""
-            moved = ops.abs(values - x_best) > _CHANGE_TOLERANCE
-            return ops.any(window & moved, axis=(1, 2))
+        # Every point of the search lies between x_down and x_up, so setting
+        # a value to x_up changes it where it is below x_up, and to x_down
+        # where it is above x_down.
+        below_up = x_up - _CHANGE_TOLERANCE
+        above_down = x_down + _CHANGE_TOLERANCE
+
+        def changes(window, moved):
+            """Whether a window changes each channel, `[N, c]`, from `moved`."""
+            moved = ops.any(window & moved, axis=1)
+            return ops.any(ops.reshape(moved, (batch, width, channels)), axis=1)
 
         def condition(i, x_best, margin_min, loss_min):
             return (i < self.queries - 1) & ops.any(margin_min >= 0)
 
         def body(i, x_best, margin_min, loss_min):
             active = margin_min >= 0
-            window = window_mask(ops.take(sides, i))
-            up_changes = changes(window, x_up, x_best)[:, None, :]
-            down_changes = changes(window, x_down, x_best)[:, None, :]
+            uniform = backend.random.uniform_from_key(
+                (batch, 2 + _SIGN_DRAWS * channels),
+                backend.random.fold_in(loop_key, i),
+            )
+            in_rows, in_positions = window_bands(ops.take(sides, i), uniform[:, :2])
+            in_rows = in_rows[:, :, None]
+            window = in_rows & in_positions[:, None, :]
+            up_changes = changes(window, x_best < below_up)[:, None, :]
+            down_changes = changes(window, x_best > above_down)[:, None, :]
             # Candidate sign vectors [N, draws, c]; the first one that changes
             # the window is used (the first draw when none does).
-            signs = random_signs((batch, _SIGN_DRAWS, channels))
-            changed = ops.any(ops.where(signs > 0, up_changes, down_changes), axis=-1)
+            up = ops.reshape(uniform[:, 2:] >= 0.5, (batch, _SIGN_DRAWS, channels))
+            changed = ops.any(ops.where(up, up_changes, down_changes), axis=-1)
             first = ops.min(ops.where(changed, draw_index, _SIGN_DRAWS), axis=1)
             first = ops.where(first == _SIGN_DRAWS, 0, first)
-            sign = ops.take_along_axis(signs, first[:, None, None], axis=1)
-            sign = sign[:, :, None, :]
-            candidate = ops.where(window, ops.where(sign > 0, x_up, x_down), x_best)
-            margin, loss = margin_and_loss(model_fn(candidate))
+            up = ops.take_along_axis(up, first[:, None, None], axis=1)[:, 0, :]
+            # The channel of position p is p mod c: tile the signs along w.
+            up = ops.tile(up, (1, width))
+            up_window = in_rows & (in_positions & up)[:, None, :]
+            down_window = in_rows & (in_positions & ~up)[:, None, :]
+            candidate = backend.select(
+                up_window, x_up, backend.select(down_window, x_down, x_best)
+            )
+            margin, loss = margin_and_loss(
+                model_fn(ops.reshape(candidate, ops.shape(x)))
+            )
             improved = active & (loss < loss_min)
             accepted = improved | (active & (margin < 0))
             loss_min = ops.where(improved, loss, loss_min)
             margin_min = ops.where(accepted, margin, margin_min)
-            x_best = ops.where(accepted[:, None, None, None], candidate, x_best)
+            x_best = backend.select(accepted, candidate, x_best)
             return i + 1, x_best, margin_min, loss_min
 
         _, x_best, _, _ = ops.while_loop(
             condition,
             body,
-            (ops.convert_to_tensor(0, "int32"), x_best, margin_min, loss_min),
+            (
+                ops.convert_to_tensor(0, "int32"),
+                ops.reshape(x_best, flat),
+                margin_min,
+                loss_min,
+            ),
         )
-        return ops.stop_gradient(x_best)
+        return ops.stop_gradient(ops.reshape(x_best, ops.shape(x)))
 
     def check_inputs(self, x):
         if x.ndim != 4:

@@ -13,6 +13,7 @@ from keras_robust.backend.gradients import (
     unscale_loss_for_distribution,
     value_and_input_gradient,
 )
+from keras_robust.backend.selection import select
 from keras_robust.backend.trainer import (
     MultiWorkerBuildMixin,
     distribution_safe_logs,
@@ -36,6 +37,7 @@ __all__ = [
     "num_replicas_in_sync",
     "random",
     "scale_loss_for_distribution",
+    "select",
     "unscale_loss_for_distribution",
     "update_loss_metric",
     "value_and_input_gradient",

@@ -65,3 +65,30 @@ def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
     return tf.random.stateless_normal(
         shape, seed=draw, mean=mean, stddev=stddev, dtype=dtype, alg=_ALGORITHM
     )
+
+
+def key(seed):
+    """One `[2]` int32 key from `seed`, for many draws with `uniform_from_key`.
+
+    A loop that draws at each iteration takes one key before the loop and
+    folds the iteration into it (`fold_in`), instead of advancing a
+    `SeedGenerator` at each iteration: the generator's state is a variable,
+    and reading and writing it orders every iteration's ops behind it.
+    """
+    draw = _seed(seed)
+    if draw is None:
+        # Unseeded: a fresh key from TensorFlow's global generator.
+        draw = tf.random.uniform([2], maxval=_INT32_MAX, dtype=tf.int32)
+    return draw
+
+
+def fold_in(key, data):
+    """A new key from `key` and an integer `data` (e.g. a loop counter)."""
+    return tf.random.experimental.stateless_fold_in(
+        key, tf.cast(data, tf.int32), alg=_ALGORITHM
+    )
+
+
+def uniform_from_key(shape, key, dtype="float32"):
+    """`U[0, 1)` draws of `shape` from a key made by `key` or `fold_in`."""
+    return tf.random.stateless_uniform(shape, seed=key, dtype=dtype, alg=_ALGORITHM)
