@@ -7,7 +7,10 @@ adversarial batch, and loss / accuracy / robust-accuracy metrics (with
 `--clean-metrics`, one extra eval-mode forward pass on the clean batch for
 the clean accuracy, as `AdversarialModel` does by default). The two sides
 run interleaved (A B, B A, A B, ...) and the median of the per-round
-ratios is reported, for graph mode and for XLA.
+ratios is reported, for graph mode and for XLA. Times are process CPU
+time on a CPU (other load on a shared machine does not count), wall time
+on a GPU. Each round of ours is one `fit()` call, whose fixed cost
+(callbacks, the epoch's iterator; about 20 ms) is spread over its steps.
 
     python benchmarks/adversarial_step.py                 # CPU, 1 thread
     python benchmarks/adversarial_step.py --threads 0     # all cores

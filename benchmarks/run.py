@@ -16,14 +16,20 @@ Sections:
   attack and trains on the clean and the adversarial batch, 27F.
 - `overhead`: `AdversarialModel.fit` against a hand-written `tf.function`
   loop of the same math (target ≤ 1.10×), and ADR against plain PGD-AT
-  (target ≤ 1.05×, on top of the teacher's forward pass).
+  (target ≤ 1.05×, on top of the teacher's forward pass). Each round is
+  one `fit()` call, so its fixed cost (callbacks, the epoch's iterator;
+  about 20 ms) is spread over the round's steps.
 - `torch`: the same PGD-10 AT step in PyTorch eager (same CNN, batches,
   attack and SGD), interleaved with ours; the speed-up is PyTorch's time
   over ours (target ≥ 1.2×). Skipped when torch is not installed
   (`pip install torch==2.13.0`, the CPU wheel).
-- `eval`: the standard evaluation (APGD-CE, APGD-T, Square) on a digits
-  MLP, cold (first call, tracing included) and warm, APGD-CE images/s and
-  Square queries/s.
+- `eval`: the standard evaluation (APGD-CE, APGD-T, Square, the sanity
+  checks) on a digits MLP, cold (first call, tracing included) and warm,
+  beside torchattacks' AutoAttack on a PyTorch copy of the same weights
+  (skipped without torch and torchattacks: `pip install torch==2.13.0` and
+  `pip install --no-deps torchattacks==3.5.1`; torchattacks declares
+  torchvision, which pulls a CUDA build of torch, and never imports it);
+  APGD-CE images/s and Square queries/s.
 - `memory`: the bytes of the student, the EMA teacher and the optimizer
   state, and the peak memory of training steps (device memory on a GPU,
   the process's peak resident memory on a CPU).
@@ -215,7 +221,8 @@ def section_overhead(args):
     ]
     return (
         "Framework overhead",
-        "Wall time, interleaved, median per-round ratio (the scripts "
+        "Process CPU time (wall time on a GPU), interleaved, median per-round "
+        "ratio (the scripts "
         "`benchmarks/adversarial_step.py` and `benchmarks/adr_overhead.py`).",
         ["comparison", "ours ms/step", "reference ms/step", "ratio", "target"],
         rows,
