@@ -248,27 +248,14 @@ class APGD(GradientAttack):
         if isinstance(seed, int):
             seed = keras.random.SeedGenerator(seed)
 
-        labels = targets = target_classes = None
-        # Examples that need no attack: those misclassified without one.
-        fooled = ops.zeros((ops.shape(x)[0],), dtype="bool")
-        if loss_fn is None:
-            clean_logits = ops.cast(model_fn(x), "float32")
-            targets = class_one_hot(y, clean_logits)
-            labels = class_indices(y, clean_logits)
-            fooled = ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels
-            if self.targeted:
-                target_classes = self._target_classes(clean_logits, targets)
-
+        prepared = self._prepare(model_fn, x, y, loss_fn)
         num_runs = self.restarts * (self.num_target_classes if self.targeted else 1)
 
         def run_once(run, state):
             x_out, best_loss, fooled = state
-            target = None
-            if target_classes is not None:
-                target = ops.take(target_classes, run // self.restarts, axis=1)
-            x_start = self._start(x, seed, start, run)
-            objective = self._objective(model_fn, loss_fn, targets, labels, target)
-            x_best, loss_best, x_fool, fooled_run = self._run(x, x_start, objective)
+            x_best, loss_best, x_fool, fooled_run = self._attempt(
+                model_fn, x, prepared, loss_fn, seed, start, run
+            )
             newly_fooled = fooled_run & ops.logical_not(fooled)
             x_out = _select(newly_fooled, x_fool, x_out)
             fooled = fooled | fooled_run
@@ -277,7 +264,11 @@ class APGD(GradientAttack):
             best_loss = ops.where(better, loss_best, best_loss)
             return run + 1, (x_out, best_loss, fooled)
 
-        state = (x, ops.full((ops.shape(x)[0],), -np.inf, dtype="float32"), fooled)
+        state = (
+            x,
+            ops.full((ops.shape(x)[0],), -np.inf, dtype="float32"),
+            prepared["fooled"],
+        )
         if num_runs == 1:
             _, state = run_once(0, state)
         else:
@@ -289,6 +280,99 @@ class APGD(GradientAttack):
                 (ops.convert_to_tensor(0, dtype="int32"), state),
             )
         return ops.stop_gradient(state[0])
+
+    def _prepare(self, model_fn, x, y, loss_fn):
+        """What every run needs from the clean inputs.
+
+        Returns:
+            A dict: `labels`, `targets` (one-hot) and `target_classes`
+            (`None` where not needed) and `fooled`, the examples the model
+            misclassifies without an attack (all `False` with `loss_fn`).
+        """
+        prepared = {
+            "labels": None,
+            "targets": None,
+            "target_classes": None,
+            "fooled": ops.zeros((ops.shape(x)[0],), dtype="bool"),
+        }
+        if loss_fn is None:
+            clean_logits = ops.cast(model_fn(x), "float32")
+            targets = class_one_hot(y, clean_logits)
+            labels = class_indices(y, clean_logits)
+            prepared.update(
+                labels=labels,
+                targets=targets,
+                fooled=ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels,
+            )
+            if self.targeted:
+                prepared["target_classes"] = self._target_classes(clean_logits, targets)
+        return prepared
+
+    def _attempt(self, model_fn, x, prepared, loss_fn, seed, start, run):
+        """Run number `run` (target class `run // restarts`) from its start.
+
+        Returns:
+            `(x_best, loss_best, x_fool, fooled)` of `_run`.
+        """
+        target = None
+        if prepared["target_classes"] is not None:
+            target = ops.take(prepared["target_classes"], run // self.restarts, axis=1)
+        x_start = self._start(x, seed, start, run)
+        objective = self._objective(
+            model_fn, loss_fn, prepared["targets"], prepared["labels"], target
+        )
+        return self._run(x, x_start, objective)
+
+    def _runner(self, model, training, x, y):
+        """The batch function of `attack(model, x, y)`.
+
+        With several runs (APGD-T's target classes, restarts), as in
+        AutoAttack, each run attacks only the examples that no earlier run
+        has fooled: the runs are driven from Python around one compiled run,
+        so the compiled function holds no loop over runs (cheaper to trace)
+        and fooled examples cost nothing in later runs. The result follows
+        `perturb`'s rule (first misclassified point, else highest loss).
+        """
+        num_runs = self.restarts * (self.num_target_classes if self.targeted else 1)
+        if num_runs == 1:
+            return super()._runner(model, training, x, y)
+
+        def one_run(attack, model_fn, xb, yb, seed, extra):
+            run = ops.cast(extra[0], "int32")
+            prepared = attack._prepare(model_fn, xb, yb, None)
+            outputs = attack._attempt(model_fn, xb, prepared, None, seed, None, run)
+            return (*outputs, prepared["fooled"])
+
+        seed_generator, compiled, settings = self._compile(
+            model, training, x, y, "run", one_run, extra_scalars=1
+        )
+
+        def run_batch(xb, yb):
+            xb, yb = np.asarray(xb, dtype="float32"), np.asarray(yb)
+            x_out = xb.copy()
+            best_loss = np.full(len(x_out), -np.inf, dtype="float32")
+            fooled = None
+            active = np.arange(len(x_out))
+            for run in range(num_runs):
+                run_settings = [*settings, np.float32(run)]
+                outputs = compiled(xb[active], yb[active], run_settings)
+                x_best, loss_best, x_fool, fooled_run, clean_wrong = (
+                    ops.convert_to_numpy(output) for output in outputs
+                )
+                if fooled is None:
+                    fooled = clean_wrong.copy()
+                newly = fooled_run & ~fooled[active]
+                x_out[active[newly]] = x_fool[newly]
+                fooled[active] |= fooled_run
+                better = ~fooled[active] & (loss_best > best_loss[active])
+                x_out[active[better]] = x_best[better]
+                best_loss[active[better]] = loss_best[better]
+                active = np.flatnonzero(~fooled)
+                if not active.size:
+                    break
+            return x_out
+
+        return seed_generator, run_batch
 
     # --- the pieces of a run ----------------------------------------------------
 

@@ -204,11 +204,39 @@ class Attack(Configurable):
             `(seed_generator, run_batch)`: `run_batch(x_batch, y_batch)` runs
             the attack with this attack's `epsilon` and `step_size`.
         """
+        seed_generator, compiled, settings = self._compile(
+            model,
+            training,
+            x,
+            y,
+            "perturb",
+            lambda attack, model_fn, xb, yb, seed, extra: attack.perturb(
+                model_fn, xb, yb, seed=seed
+            ),
+        )
+        return seed_generator, lambda xb, yb: compiled(xb, yb, settings)
+
+    def _compile(self, model, training, x, y, name, body, extra_scalars=0):
+        """A compiled batch function of this attack on `model`, cached.
+
+        Args:
+            model, training, x, y: As in `_runner`.
+            name: Names the function among those of the attack.
+            body: `(attack, model_fn, x_batch, y_batch, seed_generator,
+                extra) -> outputs`, traced once; `attack` is a copy of this
+                attack whose `epsilon` and `step_size` are scalar tensors,
+                `extra` the list of the `extra_scalars` further scalars.
+            extra_scalars: Further float32 scalars the function takes.
+
+        Returns:
+            `(seed_generator, compiled, settings)`: call
+            `compiled(x_batch, y_batch, settings + extra)`.
+        """
         config = self.get_config()
         dynamic = [name for name in DYNAMIC_SETTINGS if name in config]
         values = [float(config.pop(name)) for name in dynamic]
         shapes = (x.shape[1:], x.dtype.str, y.shape[1:], y.dtype.str)
-        key = (type(self), training, shapes, repr(config))
+        key = (type(self), name, training, shapes, repr(config))
         per_model = _RUNNERS.setdefault(model, {})
         if key not in per_model:
             seed_generator = keras.random.SeedGenerator(0)
@@ -217,17 +245,19 @@ class Attack(Configurable):
             def model_fn(inputs):
                 return ops.cast(model(inputs, training=training), "float32")
 
-            def run(xb, yb, settings):
+            def run(xb, yb, scalars):
                 attack = copy.copy(template)
-                for name, value in zip(dynamic, settings, strict=True):
-                    setattr(attack, name, value)
-                return attack.perturb(model_fn, xb, yb, seed=seed_generator)
+                for setting, value in zip(dynamic, scalars, strict=False):
+                    setattr(attack, setting, value)
+                extra = list(scalars[len(dynamic) :])
+                return body(attack, model_fn, xb, yb, seed_generator, extra)
 
-            compiled = backend.compile_batch_function(run, x, y, scalars=len(dynamic))
+            compiled = backend.compile_batch_function(
+                run, x, y, scalars=len(dynamic) + extra_scalars
+            )
             per_model[key] = (seed_generator, compiled)
         seed_generator, compiled = per_model[key]
-        settings = [np.float32(value) for value in values]
-        return seed_generator, lambda xb, yb: compiled(xb, yb, settings)
+        return seed_generator, compiled, [np.float32(value) for value in values]
 
     def check_inputs(self, x):
         """Checks a NumPy batch before the attack runs (e.g. its rank)."""

@@ -7,7 +7,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
+import keras_robust as kr
 from keras_robust import backend
 from keras_robust.attacks import (
     APGD,
@@ -405,6 +407,37 @@ def test_seeding_and_restarts(mlp):
     fooled_twice = _predictions(model, restarted) != y
     assert np.all(fooled_twice[fooled_once])
     np.testing.assert_array_equal(restarted[fooled_once], first[fooled_once])
+
+
+def test_runs_attack_only_unfooled_examples_and_match_perturb(mlp):
+    """Several runs (target classes) are driven around one compiled run,
+    each on the examples not fooled yet; per example this is what
+    `perturb`'s in-graph loop over the runs computes."""
+    model, x, y = mlp
+    x, y = x[:120], y[:120]
+    attack = APGD(
+        EPSILON["linf"],
+        steps=10,
+        loss="dlr",
+        targeted=True,
+        num_target_classes=3,
+        random_start=False,
+    )
+    called = attack(model, x, y, batch_size=50, seed=0)
+    in_graph = ops.convert_to_numpy(
+        attack.perturb(lambda inputs: model(inputs, training=False), x, y, seed=0)
+    )
+    fooled = _predictions(model, called) != y
+    np.testing.assert_array_equal(fooled, _predictions(model, in_graph) != y)
+    assert fooled.mean() > 0.2
+    np.testing.assert_allclose(called[fooled], in_graph[fooled], atol=1e-6)
+    assert np.all(_distances(called, x, "linf") <= EPSILON["linf"] + 1e-6)
+    # Three target classes, three batches and two calls: one trace.
+    runners = [run for _, run in kr.attacks.base._RUNNERS[model].values()]
+    attack(model, x, y, batch_size=50, seed=1)
+    traced = [run.experimental_get_tracing_count() for run in runners]
+    assert len(runners) == len(kr.attacks.base._RUNNERS[model])
+    assert max(traced) == 1
 
 
 # --- inside a compiled step ---------------------------------------------------------
