@@ -310,3 +310,54 @@ def test_subclassed_base_model_output_is_checked_when_traced():
     x = np.random.default_rng(0).uniform(size=(8, 3)).astype("float32")
     with pytest.raises(ValueError, match="output shape"):
         model.fit(x, np.zeros((8, 1)), epochs=1, verbose=0)
+
+
+def _adr_fit(steps_per_execution):
+    (x, y), _ = kr.data.load_digits()
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10),
+        ]
+    )
+    model = kr.AdversarialModel(
+        base, attack=kr.attacks.PGD(0.05, steps=2), eval_attack=None, seed=0
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=kr.losses.ADRLoss(
+            temperature=kr.schedules.CosineAnnealing(2.5, 2.0),
+            interpolation=kr.schedules.CosineAnnealing(0.7, 0.95),
+        ),
+        steps_per_execution=steps_per_execution,
+    )
+    history = model.fit(
+        x[:320],
+        y[:320],
+        epochs=2,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kr.callbacks.EMATeacher(0.9)],
+    )
+    return model, history.history
+
+
+def test_steps_per_execution_changes_nothing_but_speed():
+    """Several steps per compiled call (3, which does not divide the 10 steps
+    of an epoch): the teacher's EMA, the schedules and the logged values are
+    those of one step per call."""
+    one, one_history = _adr_fit(1)
+    three, three_history = _adr_fit(3)
+    assert three_history == one_history
+    assert one_history["temperature"][0] != one_history["temperature"][1]
+    for a, b in zip(
+        one.teacher.get_weights(), three.teacher.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(one.get_weights(), three.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
