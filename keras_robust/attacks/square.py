@@ -14,9 +14,6 @@ LOSSES = ("margin", "ce")
 # budget; other budgets are mapped onto it linearly.
 SCHEDULE_ITERATIONS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 SCHEDULE_BUDGET = 10_000
-# Sign vectors drawn per iteration to find one that changes the window (the
-# reference code redraws until one does); the first that does is used.
-_SIGN_DRAWS = 16
 # A window counts as unchanged when no value moves by more than this.
 _CHANGE_TOLERANCE = 1e-7
 
@@ -58,6 +55,38 @@ def square_side(p, height, width, channels):
     side = np.round(np.sqrt(np.asarray(p, dtype="float64") * n_features / channels))
     side = np.clip(side, 1, min(height, width)).astype(np.int64)
     return int(side) if side.ndim == 0 else side
+
+
+def choose_signs(first_up, flip_uniform, up_stays, down_stays):
+    """The sign vector of a window: a first draw, redrawn if it changes nothing.
+
+    Setting a window to `x_up` leaves channel `k` unchanged where the window
+    is all at `x_up` in it (`up_stays[:, k]`), likewise `x_down`
+    (`down_stays`). So only the window's own state, when it is uniform in
+    every channel, changes nothing, and at most one of the `2^c` sign
+    vectors is rejected. The reference code redraws until the window
+    changes; that is the first draw, kept unless it is that vector, else
+    that vector with a uniformly drawn non-empty set of channels flipped
+    (uniform over the other `2^c − 1` vectors).
+
+    Args:
+        first_up: Boolean `[N, c]`, the first draw (`True`: `x_up`).
+        flip_uniform: `[N]` uniform draws in `[0, 1)` choosing the flips.
+        up_stays: Boolean `[N, c]`, `x_up` leaves the channel unchanged.
+        down_stays: Boolean `[N, c]`, `x_down` leaves the channel unchanged.
+
+    Returns:
+        Boolean `[N, c]`, `True` where the channel is set to `x_up`.
+    """
+    channels = first_up.shape[-1]
+    unchanged = ops.all(
+        (first_up & up_stays) | (ops.logical_not(first_up) & down_stays), axis=1
+    )
+    # A non-zero c-bit integer, then its bits: the channels to flip.
+    flips = 1 + ops.cast(ops.floor(flip_uniform * (2**channels - 1)), "int32")
+    bits = ops.convert_to_tensor(2 ** np.arange(channels), dtype="int32")
+    flip = ops.not_equal((flips[:, None] // bits) % 2, 0)
+    return ops.not_equal(first_up, flip & unchanged[:, None])
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -247,7 +276,6 @@ class Square(Attack):
         # One key for the loop; each iteration folds its index into it and
         # draws its window corner and sign vectors at once.
         loop_key = backend.random.key(seed)
-        draw_index = ops.arange(_SIGN_DRAWS, dtype="int32")
 
         def window_bands(side, uniform):
             """The rows `[N, h]` and positions `[N, w·c]` of a random square.
@@ -279,21 +307,18 @@ class Square(Attack):
         def body(i, x_best, margin_min, loss_min):
             active = margin_min >= 0
             uniform = backend.random.uniform_from_key(
-                (batch, 2 + _SIGN_DRAWS * channels),
+                (batch, 3 + channels),
                 backend.random.fold_in(loop_key, i),
             )
             in_rows, in_positions = window_bands(ops.take(sides, i), uniform[:, :2])
             in_rows = in_rows[:, :, None]
             window = in_rows & in_positions[:, None, :]
-            up_changes = changes(window, x_best < below_up)[:, None, :]
-            down_changes = changes(window, x_best > above_down)[:, None, :]
-            # Candidate sign vectors [N, draws, c]; the first one that changes
-            # the window is used (the first draw when none does).
-            up = ops.reshape(uniform[:, 2:] >= 0.5, (batch, _SIGN_DRAWS, channels))
-            changed = ops.any(ops.where(up, up_changes, down_changes), axis=-1)
-            first = ops.min(ops.where(changed, draw_index, _SIGN_DRAWS), axis=1)
-            first = ops.where(first == _SIGN_DRAWS, 0, first)
-            up = ops.take_along_axis(up, first[:, None, None], axis=1)[:, 0, :]
+            up = choose_signs(
+                uniform[:, 3:] >= 0.5,
+                uniform[:, 2],
+                ~changes(window, x_best < below_up),
+                ~changes(window, x_best > above_down),
+            )
             # The channel of position p is p mod c: tile the signs along w.
             up = ops.tile(up, (1, width))
             up_window = in_rows & (in_positions & up)[:, None, :]

@@ -13,7 +13,7 @@ from keras_robust.backend.gradients import (
     unscale_loss_for_distribution,
     value_and_input_gradient,
 )
-from keras_robust.backend.selection import select
+from keras_robust.backend.selection import select, take_per_example
 from keras_robust.backend.trainer import (
     MultiWorkerBuildMixin,
     distribution_safe_logs,
@@ -38,6 +38,7 @@ __all__ = [
     "random",
     "scale_loss_for_distribution",
     "select",
+    "take_per_example",
     "unscale_loss_for_distribution",
     "update_loss_metric",
     "value_and_input_gradient",

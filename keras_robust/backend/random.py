@@ -83,10 +83,14 @@ def key(seed):
 
 
 def fold_in(key, data):
-    """A new key from `key` and an integer `data` (e.g. a loop counter)."""
-    return tf.random.experimental.stateless_fold_in(
-        key, tf.cast(data, tf.int32), alg=_ALGORITHM
-    )
+    """A new key from `key` and an integer `data` (e.g. a loop counter).
+
+    It adds `data` to the key's second word: the samplers scramble a seed
+    into Philox's key and counter (Philox rounds), so keys one apart draw
+    unrelated streams. One add, where `tf.random.experimental.stateless_fold_in`
+    runs a random draw of its own.
+    """
+    return key + tf.stack([0, tf.cast(data, tf.int32)])
 
 
 def uniform_from_key(shape, key, dtype="float32"):

@@ -8,7 +8,7 @@ import pytest
 
 from keras_robust import backend
 from keras_robust.attacks import PGD
-from keras_robust.attacks.square import Square, p_schedule, square_side
+from keras_robust.attacks.square import Square, choose_signs, p_schedule, square_side
 
 
 def reference_p_selection(p_init, it, n_iters):
@@ -464,4 +464,30 @@ def test_repr_shows_the_settings():
     assert repr(Square(epsilon=0.25, queries=100)) == (
         "Square(epsilon=0.25, queries=100, p_init=0.8, value_range=[0.0, 1.0], "
         "loss='margin')"
+    )
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sign_choice_is_the_references_redraw_until_the_window_changes(channels):
+    """Rejection sampling over the 2^c sign vectors, in closed form: the first
+    draw unless it leaves the window unchanged, then uniform over the rest."""
+    rng = np.random.default_rng(0)
+    n = 70_000
+    first = rng.uniform(size=(n, channels)) >= 0.5
+    flips = rng.uniform(size=n).astype("float32")
+    codes = 2 ** np.arange(channels)
+    # A window uniform in every channel, at state 0b01..: only that vector
+    # (x_up where the state is up) changes nothing.
+    state = (np.arange(channels) % 2 == 0)[None, :].repeat(n, axis=0)
+    chosen = np.asarray(choose_signs(first, flips, state, ~state))
+    assert not np.any(np.all(chosen == state, axis=1))
+    counts = np.bincount(chosen @ codes, minlength=2**channels)
+    others = np.delete(counts, state[0] @ codes)
+    expected = n / (2**channels - 1)
+    assert np.all(np.abs(others - expected) < 5 * np.sqrt(expected))
+    # A window that some sign changes in some channel: the first draw stands.
+    mixed = state.copy()
+    mixed[:, 0] = False
+    np.testing.assert_array_equal(
+        np.asarray(choose_signs(first, flips, mixed, ~state)), first
     )
