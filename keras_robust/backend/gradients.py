@@ -20,7 +20,10 @@ def value_and_input_gradient(loss_fn, x):
         gradient flows back from either into the caller's tape.
     """
     x = tf.stop_gradient(x)
-    with tf.GradientTape() as tape:
+    # Only `x` is watched: the model's variables are not recorded, so no
+    # pass computes weight gradients (eagerly either, where nothing prunes
+    # them).
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
         losses = loss_fn(x)
         total = tf.reduce_sum(tf.cast(losses, "float32"))
