@@ -13,6 +13,7 @@ from keras_robust.backend.gradients import (
     unscale_loss_for_distribution,
     value_and_input_gradient,
 )
+from keras_robust.backend.normalization import can_fuse_batch_norm, fused_batch_norm
 from keras_robust.backend.selection import select, take_per_example
 from keras_robust.backend.trainer import (
     MultiWorkerBuildMixin,
@@ -23,6 +24,8 @@ from keras_robust.backend.trainer import (
 )
 
 __all__ = [
+    "can_fuse_batch_norm",
+    "fused_batch_norm",
     "GradientTape",
     "MultiWorkerBuildMixin",
     "check_in_value_range",

@@ -1,6 +1,7 @@
-"""Layers: input standardization and label-noise transition."""
+"""Layers: input standardization, label-noise transition, fused batch norm."""
 
+from keras_robust.layers.batch_normalization import BatchNormalization
 from keras_robust.layers.input_standardization import InputStandardization
 from keras_robust.layers.noise_adaptation import NoiseAdaptation
 
-__all__ = ["InputStandardization", "NoiseAdaptation"]
+__all__ = ["BatchNormalization", "InputStandardization", "NoiseAdaptation"]

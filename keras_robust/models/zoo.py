@@ -6,7 +6,8 @@ per-channel standardisation is the model's first layer
 and `epsilon` keeps its published meaning (8/255 on CIFAR-10). Batch
 normalisation uses PyTorch's constants (momentum 0.1, i.e. Keras
 `momentum=0.9`, and `epsilon=1e-5`), those of the reference implementations
-whose numbers the papers report.
+whose numbers the papers report, on TensorFlow's fused kernel
+(`keras_robust.layers.BatchNormalization`).
 
 | name | reference | parameters (10 classes) |
 |------|-----------|-------------------------|
@@ -21,7 +22,7 @@ whose numbers the papers report.
 import keras
 
 from keras_robust.data.tfds import STATISTICS
-from keras_robust.layers import InputStandardization
+from keras_robust.layers import BatchNormalization, InputStandardization
 from keras_robust.validation import validate_integer
 
 CIFAR10_MEAN, CIFAR10_STD = STATISTICS["cifar10"]
@@ -66,7 +67,7 @@ def _conv(filters, kernel_size, strides, regularizer, name):
 
 
 def _bn(name):
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 def _stem(input_shape, mean, std, name):
