@@ -5,6 +5,14 @@ import tensorflow as tf
 _FUSED_DTYPES = (tf.float16, tf.bfloat16, tf.float32)
 
 
+def _fused_dtypes():
+    """The input dtypes to fuse: bfloat16 only without a GPU, where its
+    fused kernel is checked (the CPU's); float16 and float32 everywhere."""
+    if tf.config.list_logical_devices("GPU"):
+        return (tf.float16, tf.float32)
+    return _FUSED_DTYPES
+
+
 def can_fuse_batch_norm(layer, inputs, mask):
     """Whether `fused_batch_norm` computes what `layer` computes on `inputs`.
 
@@ -17,7 +25,7 @@ def can_fuse_batch_norm(layer, inputs, mask):
         and layer.axis in (3, -1)
         and not layer.renorm
         and not getattr(layer, "synchronized", False)
-        and tf.as_dtype(inputs.dtype) in _FUSED_DTYPES
+        and tf.as_dtype(inputs.dtype) in _fused_dtypes()
     )
 
 

@@ -19,8 +19,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     thread (`benchmarks/NOTES.md`).
 
     The fused kernel runs on 4-D channels-last batches (`axis=-1`) of
-    float16, bfloat16 or float32 without a mask, renormalisation or
-    synchronised statistics; anything else takes Keras's own path.
+    float16 or float32 (and bfloat16 on CPUs) without a mask,
+    renormalisation or synchronised statistics; anything else takes Keras's
+    own path.
 
     Example:
 

@@ -99,12 +99,13 @@ def test_compiled_and_xla_match_eager():
         np.testing.assert_allclose(compiled(x), eager, atol=1e-5)
 
 
-def test_mixed_precision_matches_keras(restore_dtype_policy):
-    keras.config.set_dtype_policy("mixed_bfloat16")
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_matches_keras(policy, restore_dtype_policy):
+    keras.config.set_dtype_policy(policy)
     fused, reference = _pair()
     x = _batch()
     a, b = fused(x, training=True), reference(x, training=True)
-    assert a.dtype == b.dtype == "bfloat16"
+    assert a.dtype == b.dtype == policy.split("_")[1]
     np.testing.assert_allclose(
         np.asarray(a, "float32"), np.asarray(b, "float32"), atol=5e-2
     )
