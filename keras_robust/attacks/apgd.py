@@ -101,7 +101,9 @@ class APGD(GradientAttack):
     of the `num_target_classes` highest-scoring wrong classes of the clean
     logits; `restarts > 1` repeats each run from new random starts. Later
     runs keep every example already misclassified, and are skipped once
-    every example of the batch is.
+    every example of the batch is; called on a model (`attack(model, x,
+    y)`), each run attacks only the examples no earlier run has fooled, as
+    in AutoAttack.
 
     Calling the attack (`attack(model, x, y)`) or `perturb(model_fn, x, y)`
     maximises `loss` against the labels; `perturb(..., loss_fn=...)` (a
