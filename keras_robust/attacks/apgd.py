@@ -55,11 +55,6 @@ def _per_example(values, x):
     return ops.reshape(values, (-1,) + (1,) * (len(x.shape) - 1))
 
 
-def _select(mask, a, b):
-    """`a` for the examples where `mask` `[N]` holds, else `b`."""
-    return backend.select(mask, a, b)
-
-
 def _flat_reduce(reduce, x):
     flat = ops.reshape(x, (ops.shape(x)[0], -1))
     return _per_example(reduce(flat, axis=-1), x)
@@ -259,10 +254,10 @@ class APGD(GradientAttack):
                 model_fn, x, prepared, loss_fn, seed, start, run
             )
             newly_fooled = fooled_run & ops.logical_not(fooled)
-            x_out = _select(newly_fooled, x_fool, x_out)
+            x_out = backend.select(newly_fooled, x_fool, x_out)
             fooled = fooled | fooled_run
             better = ops.logical_not(fooled) & (loss_best > best_loss)
-            x_out = _select(better, x_best, x_out)
+            x_out = backend.select(better, x_best, x_out)
             best_loss = ops.where(better, loss_best, best_loss)
             return run + 1, (x_out, best_loss, fooled)
 
@@ -487,12 +482,12 @@ class APGD(GradientAttack):
             )
             loss, wrong, gradient_new = evaluate(x_new)
 
-            x_fool = _select(wrong & ops.logical_not(fooled), x_new, x_fool)
+            x_fool = backend.select(wrong & ops.logical_not(fooled), x_new, x_fool)
             fooled = fooled | wrong
             increases = increases + ops.cast(loss > loss_prev, "float32")
             improved = loss > loss_best
-            x_best = _select(improved, x_new, x_best)
-            gradient_best = _select(improved, gradient_new, gradient_best)
+            x_best = backend.select(improved, x_new, x_best)
+            gradient_best = backend.select(improved, gradient_new, gradient_best)
             loss_best = ops.where(improved, loss, loss_best)
 
             checkpoint = ops.take(is_checkpoint, i)
@@ -505,8 +500,8 @@ class APGD(GradientAttack):
             )
             reduce = checkpoint & (oscillating | stalled)
             step_size = ops.where(reduce, 0.5 * step_size, step_size)
-            x_next = _select(reduce, x_best, x_new)
-            gradient_next = _select(reduce, gradient_best, gradient_new)
+            x_next = backend.select(reduce, x_best, x_new)
+            gradient_next = backend.select(reduce, gradient_best, gradient_new)
             reduced_at_checkpoint = ops.where(checkpoint, reduce, reduced_at_checkpoint)
             best_at_checkpoint = ops.where(checkpoint, loss_best, best_at_checkpoint)
             increases = ops.where(checkpoint, 0.0, increases)

@@ -14,7 +14,7 @@ from keras_robust.backend.gradients import (
     value_and_input_gradient,
 )
 from keras_robust.backend.normalization import can_fuse_batch_norm, fused_batch_norm
-from keras_robust.backend.selection import select, take_per_example
+from keras_robust.backend.selection import select
 from keras_robust.backend.trainer import (
     MultiWorkerBuildMixin,
     distribution_safe_logs,
@@ -41,7 +41,6 @@ __all__ = [
     "random",
     "scale_loss_for_distribution",
     "select",
-    "take_per_example",
     "unscale_loss_for_distribution",
     "update_loss_metric",
     "value_and_input_gradient",

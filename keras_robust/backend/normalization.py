@@ -60,34 +60,24 @@ def fused_batch_norm(layer, inputs, training):
     )
     moving_mean = tf.convert_to_tensor(layer.moving_mean, tf.float32)
     moving_variance = tf.convert_to_tensor(layer.moving_variance, tf.float32)
+    # Training computes the batch statistics (the kernel takes empty ones).
+    empty = tf.constant([], tf.float32)
+    outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=x,
+        scale=scale,
+        offset=offset,
+        mean=empty if training else moving_mean,
+        variance=empty if training else moving_variance,
+        epsilon=layer.epsilon,
+        data_format="NHWC",
+        is_training=training,
+    )
     if training:
-        empty = tf.constant([], tf.float32)
-        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=x,
-            scale=scale,
-            offset=offset,
-            mean=empty,
-            variance=empty,
-            epsilon=layer.epsilon,
-            data_format="NHWC",
-            is_training=True,
-        )
         count = tf.cast(tf.size(x) // channels, tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
         momentum = layer.momentum
         layer.moving_mean.assign(moving_mean * momentum + mean * (1.0 - momentum))
         layer.moving_variance.assign(
             moving_variance * momentum + variance * (1.0 - momentum)
-        )
-    else:
-        outputs, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=x,
-            scale=scale,
-            offset=offset,
-            mean=moving_mean,
-            variance=moving_variance,
-            epsilon=layer.epsilon,
-            data_format="NHWC",
-            is_training=False,
         )
     return tf.cast(outputs, layer.compute_dtype)

@@ -37,16 +37,3 @@ def select(condition, a, b):
             f"{condition.shape} for values of shape {a.shape}"
         )
     return tf.raw_ops.Select(condition=condition, x=a, y=b)
-
-
-def take_per_example(values, indices):
-    """`values[n, indices[n]]` for each example `n`: one gather.
-
-    Args:
-        values: Tensor `[N, M, ...]`.
-        indices: Integer tensor `[N]` of positions along the second axis.
-
-    Returns:
-        Tensor `[N, ...]`.
-    """
-    return tf.gather(values, indices, axis=1, batch_dims=1)
