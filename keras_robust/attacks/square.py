@@ -89,6 +89,133 @@ def choose_signs(first_up, flip_uniform, up_stays, down_stays):
     return ops.not_equal(first_up, flip & unchanged[:, None])
 
 
+def _corners(side, uniform, height, width):
+    """The top row and left column `[N, 1]` of a random square window.
+
+    `uniform`: `[N, 2]` draws in `[0, 1)`; each of the `(h − s + 1)(w − s + 1)`
+    placements is equally likely.
+    """
+    last = ops.stack([height - side, width - side])
+    corner = ops.floor(uniform * ops.cast(last + 1, "float32"))
+    corner = ops.minimum(ops.cast(corner, "int32"), last)
+    return corner[:, :1], corner[:, 1:]
+
+
+def _signs(uniform, up_stays, down_stays):
+    """The window's sign vector `[N, c]` (`True`: `x_up`) from its draws."""
+    channels = up_stays.shape[-1]
+    return choose_signs(
+        uniform[:, 3 : 3 + channels] >= 0.5, uniform[:, 2], up_stays, down_stays
+    )
+
+
+def _window_proposals(x_up, x_down):
+    """Square proposals that read and write only the window's values.
+
+    The loop carries the images flat, `[N, h·w·c]`. A proposal gathers the
+    window's values `[N, s, s·c]` by their flat indices, chooses the signs,
+    and scatters the new values into a copy of the images, so its cost
+    beyond that copy grows with the window, not the image (most of the
+    schedule's windows are a few pixels). The window's shape changes with
+    the schedule, which XLA does not compile: see `_dense_proposals`.
+
+    Args:
+        x_up, x_down: The images at the top and bottom of the ε-ball (and
+            the range), `[N, h, w, c]`.
+
+    Returns:
+        `(layout, propose)`: the loop's shape of the images, and
+        `propose(x_best, side, uniform)`, the candidate in that shape for a
+        window of `side` placed and signed by `uniform` `[N, 3 + c]`.
+    """
+    height, width, channels = x_up.shape[1:]
+    batch = ops.shape(x_up)[0]
+    row_size = width * channels
+    image_size = height * row_size
+    x_up = ops.reshape(x_up, (-1,))
+    x_down = ops.reshape(x_down, (-1,))
+    first_values = (ops.arange(batch, dtype="int32") * image_size)[:, None, None]
+
+    def propose(x_best, side, uniform):
+        top, left = _corners(side, uniform[:, :2], height, width)
+        rows = top[:, :, None] + ops.arange(side, dtype="int32")[None, :, None]
+        positions = (
+            left[:, :, None] * channels
+            + ops.arange(side * channels, dtype="int32")[None, None, :]
+        )
+        # Flat indices of the window's values, `[N, s, s·c]`.
+        index = first_values + rows * row_size + positions
+        flat = ops.reshape(x_best, (-1,))
+        values = ops.take(flat, index)
+        up_values = ops.take(x_up, index)
+        down_values = ops.take(x_down, index)
+
+        def stays(unchanged):
+            """Whether no value of each channel changes, `[N, c]`."""
+            return ops.all(ops.reshape(unchanged, (batch, -1, channels)), axis=1)
+
+        # Every point of the search lies between x_down and x_up: setting a
+        # value to x_up changes it where it is below x_up, likewise x_down.
+        up = _signs(
+            uniform,
+            stays(values >= up_values - _CHANGE_TOLERANCE),
+            stays(values <= down_values + _CHANGE_TOLERANCE),
+        )
+        # The channel of position p is p mod c: tile the signs along the side.
+        up = ops.tile(up, (1, side))[:, None, :]
+        new_values = ops.where(up, up_values, down_values)
+        candidate = ops.scatter_update(flat, index[..., None], new_values)
+        return ops.reshape(candidate, (batch, image_size))
+
+    return (-1, height * width * channels), propose
+
+
+def _dense_proposals(x_up, x_down):
+    """Square proposals computed over the whole image, for XLA.
+
+    As `_window_proposals`, with every shape fixed: the loop carries the
+    images as `[N, h, w·c]`, a window is a band of rows times a contiguous
+    band of `w·c` positions, and every image-sized select has a condition
+    of the full shape (TensorFlow's CPU select ran up to 30x slower
+    broadcasting its condition).
+    """
+    height, width, channels = x_up.shape[1:]
+    batch = ops.shape(x_up)[0]
+    layout = (-1, height, width * channels)
+    x_up = ops.reshape(x_up, layout)
+    x_down = ops.reshape(x_down, layout)
+    rows = ops.arange(height, dtype="int32")[None, :]
+    positions = ops.arange(width * channels, dtype="int32")[None, :]
+    below_up = x_up - _CHANGE_TOLERANCE
+    above_down = x_down + _CHANGE_TOLERANCE
+
+    def changes(window, moved):
+        """Whether a window changes each channel, `[N, c]`, from `moved`."""
+        moved = ops.any(window & moved, axis=1)
+        return ops.any(ops.reshape(moved, (batch, width, channels)), axis=1)
+
+    def propose(x_best, side, uniform):
+        top, left = _corners(side, uniform[:, :2], height, width)
+        left = left * channels
+        in_rows = ((rows >= top) & (rows < top + side))[:, :, None]
+        in_positions = (positions >= left) & (positions < left + side * channels)
+        window = in_rows & in_positions[:, None, :]
+        up = _signs(
+            uniform,
+            ~changes(window, x_best < below_up),
+            ~changes(window, x_best > above_down),
+        )
+        # The channel of position p is p mod c: tile the signs along w.
+        up = ops.tile(up, (1, width))
+        up_window = in_rows & (in_positions & up)[:, None, :]
+        down_window = in_rows & (in_positions & ~up)[:, None, :]
+        return backend.select(
+            up_window, x_up, backend.select(down_window, x_down, x_best)
+        )
+
+    return layout, propose
+
+
 @keras.saving.register_keras_serializable(package="keras_robust")
 class Square(Attack):
     """The L∞ Square Attack, a score-based black-box attack by random search.
@@ -264,42 +391,15 @@ class Square(Attack):
         sides = ops.convert_to_tensor(
             self.square_sides(height, width, channels), dtype="int32"
         )
-        # Inside the loop the images are `[N, h, w·c]`: a square window is a
-        # band of rows times a contiguous band of `w·c` positions, and every
-        # image-sized select has a condition of the full shape (TensorFlow's
-        # CPU select ran up to 30x slower broadcasting its condition).
-        flat = (batch, height, width * channels)
-        x_up = ops.reshape(ops.clip(x + epsilon, low, high), flat)
-        x_down = ops.reshape(ops.clip(x - epsilon, low, high), flat)
-        rows = ops.arange(height, dtype="int32")[None, :]
-        positions = ops.arange(width * channels, dtype="int32")[None, :]
+        x_up = ops.clip(x + epsilon, low, high)
+        x_down = ops.clip(x - epsilon, low, high)
+        if backend.in_xla_context():
+            layout, propose = _dense_proposals(x_up, x_down)
+        else:
+            layout, propose = _window_proposals(x_up, x_down)
         # One key for the loop; each iteration folds its index into it and
         # draws its window corner and sign vectors at once.
         loop_key = backend.random.key(seed)
-
-        def window_bands(side, uniform):
-            """The rows `[N, h]` and positions `[N, w·c]` of a random square.
-
-            `uniform`: `[N, 2]` draws in `[0, 1)` placing its corner.
-            """
-            last = ops.stack([height - side, width - side])
-            corner = ops.floor(uniform * ops.cast(last + 1, "float32"))
-            corner = ops.minimum(ops.cast(corner, "int32"), last)
-            top, left = corner[:, :1], corner[:, 1:] * channels
-            in_rows = (rows >= top) & (rows < top + side)
-            in_positions = (positions >= left) & (positions < left + side * channels)
-            return in_rows, in_positions
-
-        # Every point of the search lies between x_down and x_up, so setting
-        # a value to x_up changes it where it is below x_up, and to x_down
-        # where it is above x_down.
-        below_up = x_up - _CHANGE_TOLERANCE
-        above_down = x_down + _CHANGE_TOLERANCE
-
-        def changes(window, moved):
-            """Whether a window changes each channel, `[N, c]`, from `moved`."""
-            moved = ops.any(window & moved, axis=1)
-            return ops.any(ops.reshape(moved, (batch, width, channels)), axis=1)
 
         def condition(i, x_best, margin_min, loss_min):
             return (i < self.queries - 1) & ops.any(margin_min >= 0)
@@ -310,22 +410,7 @@ class Square(Attack):
                 (batch, 3 + channels),
                 backend.random.fold_in(loop_key, i),
             )
-            in_rows, in_positions = window_bands(ops.take(sides, i), uniform[:, :2])
-            in_rows = in_rows[:, :, None]
-            window = in_rows & in_positions[:, None, :]
-            up = choose_signs(
-                uniform[:, 3:] >= 0.5,
-                uniform[:, 2],
-                ~changes(window, x_best < below_up),
-                ~changes(window, x_best > above_down),
-            )
-            # The channel of position p is p mod c: tile the signs along w.
-            up = ops.tile(up, (1, width))
-            up_window = in_rows & (in_positions & up)[:, None, :]
-            down_window = in_rows & (in_positions & ~up)[:, None, :]
-            candidate = backend.select(
-                up_window, x_up, backend.select(down_window, x_down, x_best)
-            )
+            candidate = propose(x_best, ops.take(sides, i), uniform)
             margin, loss = margin_and_loss(
                 model_fn(ops.reshape(candidate, ops.shape(x)))
             )
@@ -341,7 +426,7 @@ class Square(Attack):
             body,
             (
                 ops.convert_to_tensor(0, "int32"),
-                ops.reshape(x_best, flat),
+                ops.reshape(x_best, layout),
                 margin_min,
                 loss_min,
             ),

@@ -99,6 +99,20 @@ def check_in_value_range(x, value_range, name="x"):
         return tf.identity(x)
 
 
+def in_xla_context():
+    """Whether the code being traced will be compiled by XLA.
+
+    True inside a `tf.function(jit_compile=True)` (as Keras's train and test
+    functions are with `jit_compile=True`) and in functions nested in one;
+    XLA needs every shape fixed at compile time.
+    """
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    )
+
+
 def compile_function(fn, jit_compile=False):
     """Compiles `fn` into a graph function (XLA with `jit_compile=True`)."""
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)

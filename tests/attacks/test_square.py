@@ -8,7 +8,14 @@ import pytest
 
 from keras_robust import backend
 from keras_robust.attacks import PGD
-from keras_robust.attacks.square import Square, choose_signs, p_schedule, square_side
+from keras_robust.attacks.square import (
+    Square,
+    _dense_proposals,
+    _window_proposals,
+    choose_signs,
+    p_schedule,
+    square_side,
+)
 
 
 def reference_p_selection(p_init, it, n_iters):
@@ -318,6 +325,57 @@ def test_perturb_in_a_compiled_function(mlp):
     )
     with pytest.raises(ValueError, match=r"`seed`.*SeedGenerator.*Received: seed=3"):
         compiled(3)(x, y)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (7, 5, 3), (6, 9, 2)])
+def test_window_and_dense_proposals_are_the_same(shape):
+    # The graph-mode proposal (gathers and scatters the window) and the XLA
+    # one (masks the whole image) give the same candidate for every side,
+    # including points strictly inside the ball (a `start`).
+    rng = np.random.default_rng(0)
+    n, (height, width, channels) = 12, shape
+    x = rng.uniform(size=(n, *shape)).astype("float32")
+    x_up, x_down = np.clip(x + 0.1, 0, 1), np.clip(x - 0.1, 0, 1)
+    corner = np.where(rng.random(x.shape) < 0.5, x_up, x_down)
+    x_best = np.where(rng.random(x.shape) < 0.8, corner, x).astype("float32")
+    # Some windows uniform at x_up or x_down, where the first draw may be
+    # redrawn.
+    x_best[:3] = x_up[:3]
+    x_best[3:6] = x_down[3:6]
+    window_layout, window = _window_proposals(x_up, x_down)
+    dense_layout, dense = _dense_proposals(x_up, x_down)
+    for side in range(1, min(height, width) + 1):
+        for _draw in range(4):
+            uniform = rng.random((n, 3 + channels)).astype("float32")
+            expected = keras.ops.convert_to_numpy(
+                dense(x_best.reshape(dense_layout), side, uniform)
+            ).reshape(x.shape)
+            candidate = keras.ops.convert_to_numpy(
+                window(x_best.reshape(window_layout), side, uniform)
+            ).reshape(x.shape)
+            np.testing.assert_array_equal(candidate, expected)
+            # Every candidate changes its window (a draw that would not is
+            # redrawn), and nothing outside it.
+            assert np.any(candidate != x_best, axis=(1, 2, 3)).all()
+
+
+def test_perturb_under_xla(mlp):
+    model, x, y = mlp
+    x, y = x[:64], y[:64]
+    attack = Square(epsilon=0.2, queries=30)
+    seed = keras.random.SeedGenerator(3)
+    run = backend.compile_function(
+        lambda xb, yb: attack.perturb(
+            lambda inputs: model(inputs, training=False), xb, yb, seed=seed
+        ),
+        jit_compile=True,
+    )
+    x_adv = keras.ops.convert_to_numpy(run(x, y))
+    assert np.abs(x_adv - x).max() <= 0.2 + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert np.mean(_predictions(model, x_adv) != y) > np.mean(
+        _predictions(model, x) != y
+    )
 
 
 def test_sparse_column_and_one_hot_labels_give_the_same_result(mlp):
