@@ -454,6 +454,7 @@ class APGD(GradientAttack):
         is_checkpoint = ops.convert_to_tensor(is_checkpoint)
         periods = ops.convert_to_tensor(periods)
 
+        project = self.projection(x)
         loss, wrong, gradient = evaluate(x_start)
         step_size = ops.full(ops.shape(loss), 2.0 * self.epsilon, dtype="float32")
 
@@ -476,9 +477,9 @@ class APGD(GradientAttack):
             alpha = ops.where(i == 0, 1.0, self.momentum)
             alpha = ops.cast(alpha, x_cur.dtype)
             eta = ops.cast(_per_example(step_size, x_cur), x_cur.dtype)
-            z = self.project(x_cur + eta * self.ascent_direction(gradient), x)
-            x_new = self.project(
-                x_cur + alpha * (z - x_cur) + (1.0 - alpha) * (x_cur - x_prev), x
+            z = project(x_cur + eta * self.ascent_direction(gradient))
+            x_new = project(
+                x_cur + alpha * (z - x_cur) + (1.0 - alpha) * (x_cur - x_prev)
             )
             loss, wrong, gradient_new = evaluate(x_new)
 

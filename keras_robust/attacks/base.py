@@ -265,6 +265,21 @@ class Attack(Configurable):
     def check_num_classes(self, num_classes):
         """Checks that the attack can run on a model with `num_classes` logits."""
 
+    def projection(self, x):
+        """`project` onto the ball around a fixed `x`, for an attack's loop.
+
+        For L∞ the bounds `max(x − ε, low)` and `min(x + ε, high)` are
+        computed once, outside the loop, and each projection is one clip
+        (clipping to the ball and then to the range is clipping to their
+        intersection, so the result is the same).
+        """
+        if self.norm != "linf":
+            return lambda x_adv: self.project(x_adv, x)
+        low, high = self.value_range
+        lower = ops.maximum(x - self.epsilon, low)
+        upper = ops.minimum(x + self.epsilon, high)
+        return lambda x_adv: ops.clip(x_adv, lower, upper)
+
     def project(self, x_adv, x):
         """Projects `x_adv` onto the ε-ball around `x` and into the range."""
         if self.norm == "linf":
