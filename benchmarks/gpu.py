@@ -278,6 +278,12 @@ def main(argv=None):
     except ImportError:
         torch = None
 
+    from run import pipeline_throughput
+
+    # What the input pipeline (load_tfds's CIFAR training pipeline) can feed.
+    pipeline_rate = pipeline_throughput(
+        max(args.batches), count=256 if args.tiny else 8192, shape=args.shape
+    )
     start = time.perf_counter()
     results, skipped = [], []
     for config in plan(args, torch):
@@ -315,7 +321,10 @@ def main(argv=None):
         + (f", torch {torch.__version__}" if torch is not None else ", no torch"),
         f"- Command: `python benchmarks/gpu.py {' '.join(command)}`",
         f"- {args.steps} timed steps after warm-up, input {args.shape}, wall "
-        f"time {time.perf_counter() - start:.0f} s\n",
+        f"time {time.perf_counter() - start:.0f} s",
+        f"- Input pipeline (`keras_robust.data.prepare_images` with the CIFAR "
+        f"augmentation, batch {max(args.batches)}, {os.cpu_count()} CPU cores): "
+        f"{pipeline_rate:.0f} images/s\n",
         "| framework | model | batch | precision | XLA | images/s |",
         "|---|---|---|---|---|---|",
     ]

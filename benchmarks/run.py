@@ -30,6 +30,11 @@ Sections:
   `pip install --no-deps torchattacks==3.5.1`; torchattacks declares
   torchvision, which pulls a CUDA build of torch, and never imports it);
   APGD-CE images/s and Square queries/s.
+- `pipeline`: the input pipeline (`keras_robust.data.prepare_images`, as
+  `load_tfds` builds it for CIFAR training: scaling, shuffling, pad-and-crop
+  and flip, batching, prefetching) on in-memory CIFAR-shaped uint8 images:
+  its throughput alone, and PGD-10 AT `fit()` fed by it against `fit()` on
+  the same batches already in memory (wall time: a starved step waits).
 - `memory`: the bytes of the student, the EMA teacher and the optimizer
   state, and the peak memory of training steps (device memory on a GPU,
   the process's peak resident memory on a CPU).
@@ -61,7 +66,7 @@ import tensorflow as tf  # noqa: E402
 import keras_robust as kr  # noqa: E402
 
 EPSILON, STEP_SIZE = 8 / 255, 2 / 255
-SECTIONS = ("cost", "overhead", "torch", "eval", "memory")
+SECTIONS = ("cost", "overhead", "torch", "eval", "pipeline", "memory")
 
 
 def on_gpu():
@@ -545,6 +550,132 @@ def section_eval(args):
     )
 
 
+def training_pipeline(batch_size, count=8192, shape=(32, 32, 3)):
+    """The CIFAR training pipeline of `load_tfds` on random uint8 images,
+    repeated: `keras_robust.data.prepare_images` with augmentation."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(count, *shape), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=count).astype("int64")
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    return kr.data.prepare_images(
+        dataset, batch_size=batch_size, training=True, augment=True, seed=0
+    ).repeat()
+
+
+def pipeline_throughput(batch_size, count=8192, shape=(32, 32, 3)):
+    """Images/s the training pipeline delivers alone (wall time, its own
+    threads), past the batches that fill its buffers."""
+    batches_ = iter(training_pipeline(batch_size, count, shape))
+    for _ in range(3):
+        next(batches_)
+    total = max(count // batch_size, 4)
+    start = time.perf_counter()
+    for _ in range(total):
+        next(batches_)
+    return total * batch_size / (time.perf_counter() - start)
+
+
+def section_pipeline(args):
+    count = 512 if args.quick else 8192
+    throughput = {
+        batch_size: pipeline_throughput(batch_size, count)
+        for batch_size in (args.batch_size, 512)
+    }
+
+    # Starvation: PGD-10 AT fit() fed by the pipeline vs by batches in memory.
+    keras.utils.set_random_seed(0)
+    base = cnn()
+    model = kr.AdversarialModel(
+        base,
+        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
+        eval_attack=None,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=kr.losses.SoftTargetCrossentropy(),
+        jit_compile=args.xla,
+    )
+    fed = training_pipeline(args.batch_size, count)
+    in_memory = list(fed.take(args.steps))
+    resident = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.stack([x for x, _ in in_memory]),
+            tf.stack([y for _, y in in_memory]),
+        )
+    ).repeat()
+    warmup = 2
+
+    class StepTimes(keras.callbacks.Callback):
+        """Seconds between the ends of consecutive steps, past the warm-up."""
+
+        def on_train_begin(self, logs=None):
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+        def seconds(self):
+            return statistics.median(np.diff(self.ends[warmup:]))
+
+    def run(dataset):
+        # Steady state inside one fit() call: its first steps (and the
+        # pipeline's start, filling the shuffle buffer) are not counted.
+        def side():
+            times = StepTimes()
+            model.fit(
+                dataset,
+                steps_per_epoch=warmup + args.steps + 1,
+                shuffle=False,
+                epochs=1,
+                verbose=0,
+                callbacks=[times],
+            )
+            return times.seconds()
+
+        return side
+
+    sides = {"pipeline": run(fed), "in memory": run(resident)}
+    for side in sides.values():
+        side()  # trace
+    times = interleave(sides, args.rounds)
+    step_ms = 1000 * statistics.median(times["in memory"])
+    consumed = args.batch_size / (step_ms / 1000)
+    rows = [
+        [
+            f"pipeline alone, batch {batch_size}",
+            f"{rate:.0f} images/s",
+        ]
+        for batch_size, rate in throughput.items()
+    ]
+    rows += [
+        [
+            f"PGD-10 AT step, batch {args.batch_size} (in memory)",
+            f"{step_ms:.1f} ms/step = {consumed:.0f} images/s",
+        ],
+        [
+            "pipeline headroom (pipeline alone / step)",
+            f"{throughput[args.batch_size] / consumed:.1f}x",
+        ],
+        [
+            "fit() fed by the pipeline / fed from memory (target ≤ 1.05)",
+            f"**{median_ratio(times['pipeline'], times['in memory']):.3f}**",
+        ],
+    ]
+    return (
+        "Input pipeline",
+        f"`keras_robust.data.prepare_images` (training: shuffle, pad-4 crop and "
+        f"flip, batch, prefetch) on {count} in-memory CIFAR-shaped uint8 images, "
+        f"tf.data with {os.cpu_count()} cores; the step is the CNN's PGD-10 AT "
+        "`fit()`, one batch per step from the repeated pipeline or from a "
+        f"dataset of {args.steps} batches already in memory. Wall time "
+        "between the ends of consecutive steps inside one `fit()` call, past "
+        f"its first {warmup} steps, median of {args.steps}; interleaved, "
+        f"{args.rounds} rounds, the ratio is the median per-round ratio.",
+        ["measurement", "value"],
+        rows,
+    )
+
+
 def _logits(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
 
@@ -610,6 +741,7 @@ RUNNERS = {
     "overhead": section_overhead,
     "torch": section_torch,
     "eval": section_eval,
+    "pipeline": section_pipeline,
     "memory": section_memory,
 }
 

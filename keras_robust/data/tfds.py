@@ -127,21 +127,85 @@ def load_tfds(
         A batched, prefetched `tf.data.Dataset`.
 
     Raises:
-        ValueError: If `batch_size` is not a positive integer, or the label
-            noise or `cache` settings are not valid.
+        ValueError: If `batch_size` or `shuffle_buffer` is not a positive
+            integer, or the label noise or `cache` settings are not valid.
     """
     import tensorflow_datasets as tfds
 
     validate_integer("batch_size", batch_size)
+    validate_integer("shuffle_buffer", shuffle_buffer)
     validate_integer("noise_seed", noise_seed, low=0)
+    _validate_cache(cache)
+    name = canonical_name(name)
+    num_classes = num_classes or NUM_CLASSES.get(name)
+    dataset = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
+    if label_noise is not None:
+        dataset = _noisy_labels(
+            dataset, name, label_noise, noise_kind, noise_seed, num_classes
+        )
+    if augment is None:
+        augment = training and name in _CROP_AND_FLIP
+    return prepare_images(
+        dataset,
+        batch_size=batch_size,
+        training=training,
+        augment=augment,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        cache=cache,
+    )
+
+
+def _validate_cache(cache):
     if not isinstance(cache, bool | str):
         raise ValueError(
             "Argument `cache` must be True, False or a file path. "
             f"Received: cache={cache!r}"
         )
-    name = canonical_name(name)
-    num_classes = num_classes or NUM_CLASSES.get(name)
-    dataset = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
+
+
+def prepare_images(
+    dataset,
+    *,
+    batch_size=128,
+    training=False,
+    augment=False,
+    seed=0,
+    shuffle_buffer=10_000,
+    cache=False,
+):
+    """The input pipeline of `load_tfds`, for any dataset of `(image, label)`.
+
+    Images (uint8 in `[0, 255]`, `[height, width, channels]`) become float32
+    in `[0, 1]`, labels int64. For training the examples are shuffled
+    (reproducibly by `seed`) and the last partial batch is dropped; with
+    `augment`, each image gets the standard CIFAR augmentation, a random
+    crop of the image zero-padded by 4 pixels and a random horizontal flip.
+    Decoding, augmentation and batching run in parallel on the host's CPU
+    cores and batches are prefetched, so they are ready while the
+    accelerator runs the previous step (benchmarks/RESULTS.md measures the
+    pipeline against the training step).
+
+    Args:
+        dataset: A `tf.data.Dataset` of `(image, label)` pairs.
+        batch_size: Examples per batch.
+        training: Shuffle and drop the last partial batch.
+        augment: Apply the random crop and flip.
+        seed: Seed of shuffling and augmentation.
+        shuffle_buffer: Shuffle buffer size.
+        cache: `False`, `True` (cache the decoded images in memory after the
+            first epoch), or a file path for `tf.data.Dataset.cache`.
+
+    Returns:
+        A batched, prefetched `tf.data.Dataset`.
+
+    Raises:
+        ValueError: If `batch_size` or `shuffle_buffer` is not a positive
+            integer or `cache` is not valid.
+    """
+    validate_integer("batch_size", batch_size)
+    validate_integer("shuffle_buffer", shuffle_buffer)
+    _validate_cache(cache)
     dataset = dataset.map(
         lambda image, label: (
             tf.cast(image, tf.float32) / 255.0,
@@ -149,14 +213,8 @@ def load_tfds(
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    if label_noise is not None:
-        dataset = _noisy_labels(
-            dataset, name, label_noise, noise_kind, noise_seed, num_classes
-        )
     if cache is not False:
         dataset = dataset.cache("" if cache is True else cache)
-    if augment is None:
-        augment = training and name in _CROP_AND_FLIP
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     if augment:

@@ -42,6 +42,7 @@ def test_gpu_script_runs_tiny_on_the_cpu(tmp_path):
     text = output.read_text()
     assert "| keras_robust | resnet18 | 2 | bf16 | off |" in text
     assert "Device: CPU" in text
+    assert "Input pipeline (`keras_robust.data.prepare_images`" in text
 
 
 def test_benchmark_command_rewrites_its_results_file(tmp_path):
@@ -54,6 +55,7 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
             "--quick",
             "--only",
             "cost",
+            "pipeline",
             "memory",
             "--output",
             str(output),
@@ -66,6 +68,7 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     text = output.read_text()
     assert "## Cost model" in text and "## Memory" in text
+    assert "## Input pipeline" in text and "| fit() fed by the pipeline" in text
     assert "| PGD-10 AT |" in text and "| 7.67 | 23F |" in text
     # The EMA teacher is one copy of the student's weights.
     assert "(1.00×)" in text

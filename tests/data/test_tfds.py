@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_robust.data import NUM_CLASSES, load_tfds
+from keras_robust.data import NUM_CLASSES, load_tfds, prepare_images
 
 
 @pytest.mark.parametrize(
@@ -110,6 +111,7 @@ def test_svhn_alias_and_statistics():
     "kwargs, message",
     [
         ({"cache": 1}, "cache=1"),
+        ({"shuffle_buffer": 0}, "shuffle_buffer=0"),
         ({"noise_seed": -1}, "noise_seed=-1"),
         ({"label_noise": 1.5}, "1.5"),
     ],
@@ -118,3 +120,62 @@ def test_bad_pipeline_arguments(kwargs, message):
     with tfds.testing.mock_data(num_examples=10):
         with pytest.raises(ValueError, match=message):
             load_tfds("cifar10", **kwargs)
+
+
+def _uint8_images(count=10, shape=(6, 5, 3)):
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, size=(count, *shape), dtype=np.uint8)
+    labels = np.arange(count) % 3
+    return images, labels
+
+
+def test_prepare_images_scales_and_batches_any_dataset():
+    images, labels = _uint8_images()
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    batches = list(prepare_images(dataset, batch_size=4))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x = np.concatenate([x for x, _ in batches])
+    assert x.dtype == np.float32 and batches[0][1].dtype == tf.int64
+    np.testing.assert_array_equal(x, images.astype("float32") / 255.0)
+    training = list(prepare_images(dataset, batch_size=4, training=True, seed=1))
+    assert [len(y) for _, y in training] == [4, 4]
+
+
+def test_prepare_images_augments_with_padded_crops_and_flips():
+    images, labels = _uint8_images(count=16)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+
+    def augmented(seed):
+        pipeline = prepare_images(dataset, batch_size=16, augment=True, seed=seed)
+        return next(iter(pipeline))[0].numpy()
+
+    first = augmented(0)
+    np.testing.assert_array_equal(first, augmented(0))
+    assert not np.array_equal(first, augmented(1))
+    # Each image is a window of the original zero-padded by 4, maybe flipped.
+    height, width = images.shape[1:3]
+    for image, original in zip(first, images.astype("float32") / 255.0, strict=True):
+        padded = np.pad(original, ((4, 4), (4, 4), (0, 0)))
+        windows = [
+            candidate
+            for top in range(9)
+            for left in range(9)
+            for window in [padded[top : top + height, left : left + width]]
+            for candidate in (window, window[:, ::-1])
+        ]
+        assert any(np.array_equal(image, window) for window in windows)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"shuffle_buffer": -1}, "shuffle_buffer=-1"),
+        ({"cache": None}, "cache=None"),
+    ],
+)
+def test_prepare_images_bad_arguments(kwargs, message):
+    images, labels = _uint8_images()
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    with pytest.raises(ValueError, match=message):
+        prepare_images(dataset, **kwargs)
