@@ -7,11 +7,16 @@ from keras import ops
 from keras_robust import backend
 from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack, is_zero
 from keras_robust.attacks.losses import (
+    DLR_EPSILON,
     cross_entropy_loss,
     dlr_loss,
     targeted_dlr_loss,
 )
-from keras_robust.classification import class_indices, class_one_hot
+from keras_robust.classification import (
+    class_indices,
+    class_one_hot,
+    true_and_best_other,
+)
 from keras_robust.validation import (
     validate_bool,
     validate_choice,
@@ -48,6 +53,48 @@ def apgd_checkpoints(steps):
         if point > points[-1]:
             points.append(point)
         previous, current = current, current + max(current - previous - 3, 6)
+
+
+# The losses of a compiled APGD run, chosen by their index at run time.
+_RUN_LOSSES = ("ce", "dlr", "dlr-t")
+
+
+def _selected_loss(logits, one_hot, target_mask, kind):
+    """The loss `_RUN_LOSSES[kind]` of each example, `kind` a scalar tensor.
+
+    The cross-entropy and one DLR expression are computed: with the target
+    class `t` and weights `(a, b)`, `-(z_y − z_o) / (z_π1 − a (z_π3 + b z_π4)
+    + 1e-12)`, where `z_o` is the best other logit and `(a, b) = (1, 0)` for
+    the DLR loss, `z_o = z_t` and `(a, b) = (1/2, 1)` for the targeted one:
+    the same operations on the same values as `dlr_loss` and
+    `targeted_dlr_loss`, so the values are theirs. The unselected losses get
+    a zero gradient, so the gradient is the selected loss's alone.
+
+    Args:
+        logits: float32 `[N, K]`.
+        one_hot: One-hot true classes `[N, K]`.
+        target_mask: One-hot target classes `[N, K]`, or `None` (fewer than
+            four classes: no targeted loss).
+        kind: int32 scalar tensor.
+    """
+    cross_entropy = cross_entropy_loss(logits, one_hot)
+    num_classes = logits.shape[-1]
+    if num_classes < 3:
+        return cross_entropy
+    true_logit, other = true_and_best_other(logits, one_hot)
+    if target_mask is None:
+        top, _ = ops.top_k(logits, k=3, sorted=True)
+        scale = top[:, 0] - top[:, 2] + DLR_EPSILON
+    else:
+        targeted = kind == 2
+        target_logit = ops.sum(target_mask * logits, axis=-1)
+        other = ops.where(targeted, target_logit, other)
+        half = ops.where(targeted, 0.5, 1.0)
+        fourth = ops.where(targeted, 1.0, 0.0)
+        top, _ = ops.top_k(logits, k=4, sorted=True)
+        scale = top[:, 0] - half * (top[:, 2] + fourth * top[:, 3]) + DLR_EPSILON
+    dlr = -(true_logit - other) / scale
+    return ops.where(kind == 0, cross_entropy, dlr)
 
 
 def _per_example(values, x):
@@ -323,25 +370,54 @@ class APGD(GradientAttack):
     def _runner(self, model, training, x, y):
         """The batch function of `attack(model, x, y)`.
 
-        With several runs (APGD-T's target classes, restarts), as in
-        AutoAttack, each run attacks only the examples that no earlier run
-        has fooled: the runs are driven from Python around one compiled run,
-        so the compiled function holds no loop over runs (cheaper to trace)
-        and fooled examples cost nothing in later runs. The result follows
-        `perturb`'s rule (first misclassified point, else highest loss).
+        The runs (APGD-T's target classes, restarts) are driven from Python
+        around one compiled run, as in AutoAttack: each run attacks only the
+        examples that no earlier run has fooled, so the compiled function
+        holds no loop over runs (cheaper to trace) and fooled examples cost
+        nothing in later runs. The result follows `perturb`'s rule (first
+        misclassified point, else highest loss). The compiled run takes the
+        loss and the target class as inputs, so APGD-CE, APGD-DLR and APGD-T
+        of one norm and step count share it on a model: an evaluation with
+        the standard ensemble traces APGD once.
         """
         num_runs = self.restarts * (self.num_target_classes if self.targeted else 1)
-        if num_runs == 1:
-            return super()._runner(model, training, x, y)
+        kind = np.float32(_RUN_LOSSES.index("dlr-t" if self.targeted else self.loss))
 
         def one_run(attack, model_fn, xb, yb, seed, extra):
-            run = ops.cast(extra[0], "int32")
-            prepared = attack._prepare(model_fn, xb, yb, None)
-            outputs = attack._attempt(model_fn, xb, prepared, None, seed, None, run)
-            return (*outputs, prepared["fooled"])
+            kind, target_rank = (ops.cast(value, "int32") for value in extra)
+            clean_logits = ops.cast(model_fn(xb), "float32")
+            one_hot = class_one_hot(yb, clean_logits)
+            labels = class_indices(yb, clean_logits)
+            num_classes = clean_logits.shape[-1]
+            if num_classes is None:
+                raise ValueError(
+                    "APGD needs a model whose logits have a known number of "
+                    f"classes. Received: logits of shape {clean_logits.shape}"
+                )
+            target_mask = None
+            if num_classes >= 4:
+                # Every wrong class, the highest-scoring first (as
+                # `_target_classes` ranks them); run r targets rank r // restarts.
+                others = ops.where(one_hot > 0, -np.inf, clean_logits)
+                _, ranked = ops.top_k(others, k=num_classes - 1, sorted=True)
+                target = ops.take(ranked, target_rank, axis=1)
+                target_mask = ops.one_hot(target, num_classes, dtype="float32")
+            objective = attack._objective(
+                model_fn, None, one_hot, labels, None, kind, target_mask
+            )
+            x_start = attack._start(xb, seed, None, 0)
+            wrong = ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels
+            return (*attack._run(xb, x_start, objective), wrong)
 
         seed_generator, compiled, settings = self._compile(
-            model, training, x, y, "run", one_run, extra_scalars=1
+            model,
+            training,
+            x,
+            y,
+            "run",
+            one_run,
+            extra_scalars=2,
+            inputs=("loss", "targeted", "num_target_classes", "restarts"),
         )
 
         def run_batch(xb, yb):
@@ -351,7 +427,7 @@ class APGD(GradientAttack):
             fooled = None
             active = np.arange(len(x_out))
             for run in range(num_runs):
-                run_settings = [*settings, np.float32(run)]
+                run_settings = [*settings, kind, np.float32(run // self.restarts)]
                 outputs = compiled(xb[active], yb[active], run_settings)
                 x_best, loss_best, x_fool, fooled_run, clean_wrong = (
                     ops.convert_to_numpy(output) for output in outputs
@@ -405,11 +481,15 @@ class APGD(GradientAttack):
             return x_start
         return backend.select(run == 0, self.project(start, x), x_start)
 
-    def _objective(self, model_fn, loss_fn, targets, labels, target):
+    def _objective(
+        self, model_fn, loss_fn, targets, labels, target, kind=None, target_mask=None
+    ):
         """Inputs to `[N, 2]`: the loss, and whether the input is misclassified.
 
         The second column carries no gradient, so the gradient of the sum is
-        that of the loss alone.
+        that of the loss alone. With `kind` (an int32 scalar tensor indexing
+        `_RUN_LOSSES`) the loss is chosen at run time, not by the settings,
+        and `target_mask` (one-hot `[N, K]`) gives APGD-T's target classes.
         """
 
         def objective(inputs):
@@ -419,7 +499,9 @@ class APGD(GradientAttack):
                 wrong = ops.zeros_like(loss)
             else:
                 logits = ops.cast(logits, "float32")
-                if self.targeted:
+                if kind is not None:
+                    loss = _selected_loss(logits, targets, target_mask, kind)
+                elif self.targeted:
                     loss = targeted_dlr_loss(logits, targets, target)
                 elif self.loss == "dlr":
                     loss = dlr_loss(logits, targets)

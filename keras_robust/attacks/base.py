@@ -216,7 +216,9 @@ class Attack(Configurable):
         )
         return seed_generator, lambda xb, yb: compiled(xb, yb, settings)
 
-    def _compile(self, model, training, x, y, name, body, extra_scalars=0):
+    def _compile(
+        self, model, training, x, y, name, body, extra_scalars=0, inputs=()
+    ):
         """A compiled batch function of this attack on `model`, cached.
 
         Args:
@@ -227,12 +229,18 @@ class Attack(Configurable):
                 attack whose `epsilon` and `step_size` are scalar tensors,
                 `extra` the list of the `extra_scalars` further scalars.
             extra_scalars: Further float32 scalars the function takes.
+            inputs: Names of settings that `body` receives through `extra`
+                and never reads from `attack`: they are left out of the
+                cache key, so attacks that differ only in them share the
+                function.
 
         Returns:
             `(seed_generator, compiled, settings)`: call
             `compiled(x_batch, y_batch, settings + extra)`.
         """
         config = self.get_config()
+        for setting in inputs:
+            del config[setting]
         dynamic = [name for name in DYNAMIC_SETTINGS if name in config]
         values = [float(config.pop(name)) for name in dynamic]
         shapes = (x.shape[1:], x.dtype.str, y.shape[1:], y.dtype.str)

@@ -440,6 +440,58 @@ def test_runs_attack_only_unfooled_examples_and_match_perturb(mlp):
     assert max(traced) == 1
 
 
+def test_losses_share_one_compiled_run_and_match_perturb(mlp):
+    """APGD-CE, APGD-DLR and APGD-T (any targets, restarts) on a model run
+    one compiled function, given the loss as an input; each gives what its
+    own `perturb` computes."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    _, x, y = mlp
+    x, y = x[:60], y[:60]
+    attacks = [
+        APGD(EPSILON["linf"], steps=8, random_start=False),
+        APGD(EPSILON["linf"], steps=8, loss="dlr", random_start=False),
+        APGD(
+            EPSILON["linf"],
+            steps=8,
+            loss="dlr",
+            targeted=True,
+            num_target_classes=2,
+            random_start=False,
+        ),
+    ]
+    for attack in attacks:
+        called = attack(model, x, y, seed=0)
+        in_graph = ops.convert_to_numpy(
+            attack.perturb(lambda inputs: model(inputs, training=False), x, y, seed=0)
+        )
+        np.testing.assert_allclose(called, in_graph, atol=1e-6)
+    runners = [run for _, run in kr.attacks.base._RUNNERS[model].values()]
+    assert len(runners) == 1
+    assert runners[0].experimental_get_tracing_count() == 1
+    # Random starts are another function, which restarts and targets share.
+    restarted = APGD(
+        EPSILON["linf"],
+        steps=8,
+        loss="dlr",
+        targeted=True,
+        num_target_classes=3,
+        restarts=2,
+    )
+    assert np.abs(restarted(model, x, y, seed=1) - x).max() <= EPSILON["linf"] + 1e-6
+    APGD(EPSILON["linf"], steps=8)(model, x, y, seed=2)
+    runners = [run for _, run in kr.attacks.base._RUNNERS[model].values()]
+    assert len(runners) == 2
+    assert [run.experimental_get_tracing_count() for run in runners] == [1, 1]
+
+
 # --- inside a compiled step ---------------------------------------------------------
 
 
