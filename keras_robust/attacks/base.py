@@ -216,9 +216,7 @@ class Attack(Configurable):
         )
         return seed_generator, lambda xb, yb: compiled(xb, yb, settings)
 
-    def _compile(
-        self, model, training, x, y, name, body, extra_scalars=0, inputs=()
-    ):
+    def _compile(self, model, training, x, y, name, body, extra_scalars=0, inputs=()):
         """A compiled batch function of this attack on `model`, cached.
 
         Args:

@@ -134,7 +134,8 @@ def _window_proposals(x_up, x_down):
     image_size = height * row_size
     x_up = ops.reshape(x_up, (-1,))
     x_down = ops.reshape(x_down, (-1,))
-    first_values = (ops.arange(batch, dtype="int32") * image_size)[:, None, None]
+    # int64: a batch may hold more than 2^31 values, an image does not.
+    first_values = (ops.arange(batch, dtype="int64") * image_size)[:, None, None]
 
     def propose(x_best, side, uniform):
         top, left = _corners(side, uniform[:, :2], height, width)
@@ -144,7 +145,7 @@ def _window_proposals(x_up, x_down):
             + ops.arange(side * channels, dtype="int32")[None, None, :]
         )
         # Flat indices of the window's values, `[N, s, s·c]`.
-        index = first_values + rows * row_size + positions
+        index = first_values + ops.cast(rows * row_size + positions, "int64")
         flat = ops.reshape(x_best, (-1,))
         values = ops.take(flat, index)
         up_values = ops.take(x_up, index)
