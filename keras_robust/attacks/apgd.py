@@ -325,8 +325,12 @@ class APGD(GradientAttack):
             )
         return ops.stop_gradient(state[0])
 
-    def _prepare(self, model_fn, x, y, loss_fn):
+    def _prepare(self, model_fn, x, y, loss_fn, every_target=False):
         """What every run needs from the clean inputs.
+
+        The target classes ranked are the attack's `num_target_classes` if
+        it is targeted, else none; with `every_target`, all the wrong
+        classes (where there are at least 3, as the targeted loss needs).
 
         Returns:
             A dict: `labels`, `targets` (one-hot) and `target_classes`
@@ -348,8 +352,23 @@ class APGD(GradientAttack):
                 targets=targets,
                 fooled=ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels,
             )
-            if self.targeted:
-                prepared["target_classes"] = self._target_classes(clean_logits, targets)
+            num_classes = clean_logits.shape[-1]
+            num_targets = 0
+            if every_target:
+                if num_classes is None:
+                    raise ValueError(
+                        "APGD needs a model whose logits have a known number "
+                        f"of classes. Received: logits of shape {clean_logits.shape}"
+                    )
+                num_targets = num_classes - 1 if num_classes >= 4 else 0
+            elif self.targeted:
+                if num_classes is not None:
+                    self.check_num_classes(num_classes)
+                num_targets = self.num_target_classes
+            if num_targets:
+                prepared["target_classes"] = self._target_classes(
+                    clean_logits, targets, num_targets
+                )
         return prepared
 
     def _attempt(self, model_fn, x, prepared, loss_fn, seed, start, run):
@@ -385,29 +404,26 @@ class APGD(GradientAttack):
 
         def one_run(attack, model_fn, xb, yb, seed, extra):
             kind, target_rank = (ops.cast(value, "int32") for value in extra)
-            clean_logits = ops.cast(model_fn(xb), "float32")
-            one_hot = class_one_hot(yb, clean_logits)
-            labels = class_indices(yb, clean_logits)
-            num_classes = clean_logits.shape[-1]
-            if num_classes is None:
-                raise ValueError(
-                    "APGD needs a model whose logits have a known number of "
-                    f"classes. Received: logits of shape {clean_logits.shape}"
-                )
+            # Every wrong class, the highest-scoring first: run r of APGD-T
+            # targets the one of rank r // restarts.
+            prepared = attack._prepare(model_fn, xb, yb, None, every_target=True)
             target_mask = None
-            if num_classes >= 4:
-                # Every wrong class, the highest-scoring first (as
-                # `_target_classes` ranks them); run r targets rank r // restarts.
-                others = ops.where(one_hot > 0, -np.inf, clean_logits)
-                _, ranked = ops.top_k(others, k=num_classes - 1, sorted=True)
-                target = ops.take(ranked, target_rank, axis=1)
-                target_mask = ops.one_hot(target, num_classes, dtype="float32")
+            if prepared["target_classes"] is not None:
+                target = ops.take(prepared["target_classes"], target_rank, axis=1)
+                target_mask = ops.one_hot(
+                    target, prepared["targets"].shape[-1], dtype="float32"
+                )
             objective = attack._objective(
-                model_fn, None, one_hot, labels, None, kind, target_mask
+                model_fn,
+                None,
+                prepared["targets"],
+                prepared["labels"],
+                None,
+                kind,
+                target_mask,
             )
             x_start = attack._start(xb, seed, None, 0)
-            wrong = ops.cast(ops.argmax(clean_logits, axis=-1), "int32") != labels
-            return (*attack._run(xb, x_start, objective), wrong)
+            return (*attack._run(xb, x_start, objective), prepared["fooled"])
 
         seed_generator, compiled, settings = self._compile(
             model,
@@ -464,12 +480,10 @@ class APGD(GradientAttack):
                 f"Received: num_target_classes={self.num_target_classes}"
             )
 
-    def _target_classes(self, clean_logits, targets):
-        """The highest-scoring wrong classes of each example, `[N, T]`."""
-        if clean_logits.shape[-1] is not None:
-            self.check_num_classes(clean_logits.shape[-1])
+    def _target_classes(self, clean_logits, targets, count):
+        """The `count` highest-scoring wrong classes of each example, `[N, T]`."""
         others = ops.where(targets > 0, -np.inf, clean_logits)
-        _, classes = ops.top_k(others, k=self.num_target_classes, sorted=True)
+        _, classes = ops.top_k(others, k=count, sorted=True)
         return classes
 
     def _start(self, x, seed, start, run):
