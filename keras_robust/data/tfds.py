@@ -200,9 +200,21 @@ def prepare_images(
         A batched, prefetched `tf.data.Dataset`.
 
     Raises:
-        ValueError: If `batch_size` or `shuffle_buffer` is not a positive
-            integer or `cache` is not valid.
+        ValueError: If `dataset` is not a `tf.data.Dataset` of pairs,
+            `batch_size` or `shuffle_buffer` is not a positive integer, or
+            `cache` is not valid.
     """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(
+            "Argument `dataset` must be a tf.data.Dataset of (image, label) "
+            f"pairs. Received: dataset of type {type(dataset).__name__}"
+        )
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise ValueError(
+            "Argument `dataset` must yield (image, label) pairs (e.g. tfds's "
+            f"`as_supervised=True`). Received: elements {spec}"
+        )
     validate_integer("batch_size", batch_size)
     validate_integer("shuffle_buffer", shuffle_buffer)
     _validate_cache(cache)

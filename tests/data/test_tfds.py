@@ -179,3 +179,14 @@ def test_prepare_images_bad_arguments(kwargs, message):
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     with pytest.raises(ValueError, match=message):
         prepare_images(dataset, **kwargs)
+
+
+def test_prepare_images_needs_a_dataset_of_pairs():
+    images, labels = _uint8_images()
+    with pytest.raises(ValueError, match="Received: dataset of type ndarray"):
+        prepare_images(images)
+    dictionaries = tf.data.Dataset.from_tensor_slices(
+        {"image": images, "label": labels}
+    )
+    with pytest.raises(ValueError, match=r"\(image, label\) pairs.*Received: elements"):
+        prepare_images(dictionaries)
