@@ -110,6 +110,24 @@ def fit_seconds(model, x, y, steps, batch_size, callbacks=None):
     return (clock() - start) / steps
 
 
+def pgd10_at(base, args, **compile_options):
+    """`base` in PGD-10 adversarial training (L∞ ε 8/255, step 2/255) with
+    SGD and momentum, compiled as `--xla` says."""
+    model = kr.AdversarialModel(
+        base,
+        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
+        eval_attack=None,
+        clean_metrics=False,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=kr.losses.SoftTargetCrossentropy(),
+        jit_compile=args.xla,
+        **compile_options,
+    )
+    return model
+
+
 def interleave(sides, rounds):
     """`{name: [seconds per round]}`; the order alternates every round."""
     times = {name: [] for name in sides}
@@ -212,18 +230,7 @@ def steps_per_execution(args, steps=8):
     for count in (1, steps):
         base = cnn()
         base.set_weights(weights)
-        model = kr.AdversarialModel(
-            base,
-            attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
-            eval_attack=None,
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=kr.losses.SoftTargetCrossentropy(),
-            metrics=["accuracy"],
-            jit_compile=args.xla,
-            steps_per_execution=count,
-        )
+        model = pgd10_at(base, args, steps_per_execution=count)
         fit_seconds(model, x, y, steps, args.batch_size)  # trace
         models[count] = model
 
@@ -344,18 +351,7 @@ def section_torch(args):
     def ours(fused):
         base = cnn(fused=fused)
         base.set_weights(weights)
-        model = kr.AdversarialModel(
-            base,
-            attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
-            eval_attack=None,
-            clean_metrics=False,
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=kr.losses.SoftTargetCrossentropy(),
-            jit_compile=args.xla,
-        )
-        return model
+        return pgd10_at(base, args)
 
     keras_bn, fused_bn = ours(False), ours(True)
     peer = _torch_cnn(torch)
@@ -669,17 +665,7 @@ def section_pipeline(args):
 
     # Starvation: PGD-10 AT fit() fed by the pipeline vs by batches in memory.
     keras.utils.set_random_seed(0)
-    base = cnn()
-    model = kr.AdversarialModel(
-        base,
-        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
-        eval_attack=None,
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=kr.losses.SoftTargetCrossentropy(),
-        jit_compile=args.xla,
-    )
+    model = pgd10_at(cnn(), args)
     fed = training_pipeline(args.batch_size, count)
     in_memory = list(fed.take(args.steps))
     resident = tf.data.Dataset.from_tensor_slices(
