@@ -15,7 +15,7 @@ from keras_robust.backend.gradients import (
     value_and_input_gradient,
 )
 from keras_robust.backend.normalization import can_fuse_batch_norm, fused_batch_norm
-from keras_robust.backend.selection import select
+from keras_robust.backend.selection import gather, select
 from keras_robust.backend.trainer import (
     MultiWorkerBuildMixin,
     distribution_safe_logs,
@@ -37,6 +37,7 @@ __all__ = [
     "creation_scope",
     "distribution_safe_logs",
     "first_local_value",
+    "gather",
     "in_multi_worker_mode",
     "in_xla_context",
     "num_replicas_in_sync",

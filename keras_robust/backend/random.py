@@ -18,6 +18,8 @@ import keras
 import tensorflow as tf
 
 _ALGORITHM = "philox"
+# `tf.random.Algorithm.PHILOX`, as the sampling kernels number it.
+_PHILOX = 1
 _INT32_MAX = 2**31 - 1
 
 
@@ -68,31 +70,43 @@ def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
 
 
 def key(seed):
-    """One `[2]` int32 key from `seed`, for many draws with `uniform_from_key`.
+    """A key from `seed`, for many draws with `uniform_from_key`.
 
     A loop that draws at each iteration takes one key before the loop and
     folds the iteration into it (`fold_in`), instead of advancing a
     `SeedGenerator` at each iteration: the generator's state is a variable,
-    and reading and writing it orders every iteration's ops behind it.
+    and reading and writing it orders every iteration's ops behind it. The
+    key is Philox's own key and counter, scrambled from the seed once here,
+    so a draw inside the loop is one sampling operation, where
+    `tf.random.stateless_uniform` scrambles its seed again with about twenty
+    small operations at each call.
+
+    Returns:
+        `(key, counter)`: uint64 tensors `[1]` and `[2]`.
     """
     draw = _seed(seed)
     if draw is None:
-        # Unseeded: a fresh key from TensorFlow's global generator.
+        # Unseeded: a fresh seed from TensorFlow's global generator.
         draw = tf.random.uniform([2], maxval=_INT32_MAX, dtype=tf.int32)
-    return draw
+    return tuple(tf.raw_ops.StatelessRandomGetKeyCounter(seed=draw))
 
 
 def fold_in(key, data):
     """A new key from `key` and an integer `data` (e.g. a loop counter).
 
-    It adds `data` to the key's second word: the samplers scramble a seed
-    into Philox's key and counter (Philox rounds), so keys one apart draw
-    unrelated streams. One add, where `tf.random.experimental.stateless_fold_in`
-    runs a random draw of its own.
+    It adds `data` to the high word of Philox's 128-bit counter. A draw of
+    `n` values advances the low word from the key's own by about `n / 4`,
+    so keys that differ in `data` draw from disjoint blocks of Philox's
+    stream: the draws are independent.
     """
-    return key + tf.stack([0, tf.cast(data, tf.int32)])
+    philox_key, counter = key
+    step = tf.stack([tf.constant(0, tf.uint64), tf.cast(data, tf.uint64)])
+    return philox_key, counter + step
 
 
 def uniform_from_key(shape, key, dtype="float32"):
     """`U[0, 1)` draws of `shape` from a key made by `key` or `fold_in`."""
-    return tf.random.stateless_uniform(shape, seed=key, dtype=dtype, alg=_ALGORITHM)
+    philox_key, counter = key
+    return tf.raw_ops.StatelessRandomUniformV2(
+        shape=shape, key=philox_key, counter=counter, alg=_PHILOX, dtype=dtype
+    )
