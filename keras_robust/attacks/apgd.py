@@ -6,17 +6,8 @@ from keras import ops
 
 from keras_robust import backend
 from keras_robust.attacks.base import UNROLL_MAX_STEPS, GradientAttack, is_zero
-from keras_robust.attacks.losses import (
-    DLR_EPSILON,
-    cross_entropy_loss,
-    dlr_loss,
-    targeted_dlr_loss,
-)
-from keras_robust.classification import (
-    class_indices,
-    class_one_hot,
-    true_and_best_other,
-)
+from keras_robust.attacks.losses import DLR_EPSILON
+from keras_robust.classification import class_indices, class_one_hot
 from keras_robust.validation import (
     validate_bool,
     validate_choice,
@@ -55,46 +46,85 @@ def apgd_checkpoints(steps):
         previous, current = current, current + max(current - previous - 3, 6)
 
 
-# The losses of a compiled APGD run, chosen by their index at run time.
+# The losses of APGD, by index: a compiled run takes the index as an input.
 _RUN_LOSSES = ("ce", "dlr", "dlr-t")
 
 
-def _selected_loss(logits, one_hot, target_mask, kind):
-    """The loss `_RUN_LOSSES[kind]` of each example, `kind` a scalar tensor.
+def _loss_and_gradient(logits, one_hot, kind, target_mask=None):
+    """Each example's loss `_RUN_LOSSES[kind]`, its gradient by the logits, the
+    predicted class.
 
-    The cross-entropy and one DLR expression are computed: with the target
-    class `t` and weights `(a, b)`, `-(z_y − z_o) / (z_π1 − a (z_π3 + b z_π4)
-    + 1e-12)`, where `z_o` is the best other logit and `(a, b) = (1, 0)` for
-    the DLR loss, `z_o = z_t` and `(a, b) = (1/2, 1)` for the targeted one:
-    the same operations on the same values as `dlr_loss` and
-    `targeted_dlr_loss`, so the values are theirs. The unselected losses get
-    a zero gradient, so the gradient is the selected loss's alone.
+    The cross-entropy `−Σ_k y_k log softmax(z)_k` has the gradient
+    `softmax(z) − y`. The DLR losses are `−(z_y − z_o) / D` with
+    `D = z_π1 − a (z_π3 + b z_π4) + 1e-12`, `π` ordering the logits
+    decreasingly: `z_o` the best other logit and `(a, b) = (1, 0)` for the
+    DLR loss, `z_o = z_t` (the target class) and `(a, b) = (1/2, 1)` for the
+    targeted one. Their gradient is `((e_o − e_y) − DLR · ∂D/∂z) / D` with
+    `∂D/∂z = e_π1 − a (e_π3 + b e_π4)` and `e_k` the one-hot of class `k`:
+    as in the reference code, which sorts, each rank's gradient goes to one
+    class (ties are not split). The values are `cross_entropy_loss`'s,
+    `dlr_loss`'s and `targeted_dlr_loss`'s, from the same operations.
 
     Args:
         logits: float32 `[N, K]`.
         one_hot: One-hot true classes `[N, K]`.
-        target_mask: One-hot target classes `[N, K]`, or `None` (fewer than
-            four classes: no targeted loss).
-        kind: int32 scalar tensor.
+        kind: A Python int, or an int32 scalar tensor choosing the loss at
+            run time (with `target_mask`, among all three).
+        target_mask: One-hot target classes `[N, K]` of the targeted loss,
+            or `None` (no targeted loss).
+
+    Returns:
+        `(loss, gradient, predicted)`: float32 `[N]`, float32 `[N, K]` and
+        the arg-max class, int32 `[N]`.
     """
-    cross_entropy = cross_entropy_loss(logits, one_hot)
     num_classes = logits.shape[-1]
-    if num_classes < 3:
-        return cross_entropy
-    true_logit, other = true_and_best_other(logits, one_hot)
+    static = isinstance(kind, int)
+    log_probs = ops.log_softmax(logits, axis=-1)
+    cross_entropy = -ops.sum(one_hot * log_probs, axis=-1)
+    cross_entropy_gradient = ops.exp(log_probs) - one_hot
+    cross_entropy_only = (static and kind == 0) or num_classes < 3
+    count = 1 if cross_entropy_only else 3 if target_mask is None else 4
+    # Sorted top-k lists equal values lowest class first: the first class
+    # is the arg-max.
+    top, top_classes = ops.top_k(logits, k=count, sorted=True)
+    predicted = ops.cast(top_classes[:, 0], "int32")
+    if cross_entropy_only:
+        return cross_entropy, cross_entropy_gradient, predicted
+    ranks = ops.one_hot(top_classes, num_classes, dtype="float32")
+    true_logit = ops.sum(one_hot * logits, axis=-1)
+    # The best other class is the first of the ranking unless it is the
+    # true class, then the second.
+    true_is_top = ops.sum(one_hot * ranks[:, 0], axis=-1) > 0
+    other = ops.where(true_is_top, top[:, 1], top[:, 0])
+    other_mask = backend.select(true_is_top, ranks[:, 1], ranks[:, 0])
     if target_mask is None:
-        top, _ = ops.top_k(logits, k=3, sorted=True)
         scale = top[:, 0] - top[:, 2] + DLR_EPSILON
+        scale_gradient = ranks[:, 0] - ranks[:, 2]
     else:
         targeted = kind == 2
         target_logit = ops.sum(target_mask * logits, axis=-1)
-        other = ops.where(targeted, target_logit, other)
-        half = ops.where(targeted, 0.5, 1.0)
-        fourth = ops.where(targeted, 1.0, 0.0)
-        top, _ = ops.top_k(logits, k=4, sorted=True)
+        if static:
+            other, other_mask = target_logit, target_mask
+            half, fourth = 0.5, 1.0
+        else:
+            other = ops.where(targeted, target_logit, other)
+            other_mask = backend.select(targeted, target_mask, other_mask)
+            half = ops.where(targeted, 0.5, 1.0)
+            fourth = ops.where(targeted, 1.0, 0.0)
         scale = top[:, 0] - half * (top[:, 2] + fourth * top[:, 3]) + DLR_EPSILON
+        scale_gradient = ranks[:, 0] - half * (ranks[:, 2] + fourth * ranks[:, 3])
     dlr = -(true_logit - other) / scale
-    return ops.where(kind == 0, cross_entropy, dlr)
+    dlr_gradient = (other_mask - one_hot - dlr[:, None] * scale_gradient) / scale[
+        :, None
+    ]
+    if static:
+        return dlr, dlr_gradient, predicted
+    chosen = kind == 0
+    return (
+        ops.where(chosen, cross_entropy, dlr),
+        backend.select(chosen, cross_entropy_gradient, dlr_gradient),
+        predicted,
+    )
 
 
 def _per_example(values, x):
@@ -377,14 +407,23 @@ class APGD(GradientAttack):
         Returns:
             `(x_best, loss_best, x_fool, fooled)` of `_run`.
         """
-        target = None
+        target_mask = None
         if prepared["target_classes"] is not None:
             target = ops.take(prepared["target_classes"], run // self.restarts, axis=1)
+            target_mask = ops.one_hot(
+                target, prepared["targets"].shape[-1], dtype="float32"
+            )
         x_start = self._start(x, seed, start, run)
-        objective = self._objective(
-            model_fn, loss_fn, prepared["targets"], prepared["labels"], target
+        kind = _RUN_LOSSES.index("dlr-t" if self.targeted else self.loss)
+        evaluate = self._evaluator(
+            model_fn,
+            loss_fn,
+            prepared["targets"],
+            prepared["labels"],
+            kind,
+            target_mask,
         )
-        return self._run(x, x_start, objective)
+        return self._run(x, x_start, evaluate)
 
     def _runner(self, model, training, x, y):
         """The batch function of `attack(model, x, y)`.
@@ -413,17 +452,16 @@ class APGD(GradientAttack):
                 target_mask = ops.one_hot(
                     target, prepared["targets"].shape[-1], dtype="float32"
                 )
-            objective = attack._objective(
+            evaluate = attack._evaluator(
                 model_fn,
                 None,
                 prepared["targets"],
                 prepared["labels"],
-                None,
                 kind,
                 target_mask,
             )
             x_start = attack._start(xb, seed, None, 0)
-            return (*attack._run(xb, x_start, objective), prepared["fooled"])
+            return (*attack._run(xb, x_start, evaluate), prepared["fooled"])
 
         seed_generator, compiled, settings = self._compile(
             model,
@@ -495,50 +533,49 @@ class APGD(GradientAttack):
             return x_start
         return backend.select(run == 0, self.project(start, x), x_start)
 
-    def _objective(
-        self, model_fn, loss_fn, targets, labels, target, kind=None, target_mask=None
-    ):
-        """Inputs to `[N, 2]`: the loss, and whether the input is misclassified.
+    def _evaluator(self, model_fn, loss_fn, targets, labels, kind, target_mask):
+        """`evaluate(points) -> (loss, misclassified, input gradient)`.
 
-        The second column carries no gradient, so the gradient of the sum is
-        that of the loss alone. With `kind` (an int32 scalar tensor indexing
-        `_RUN_LOSSES`) the loss is chosen at run time, not by the settings,
-        and `target_mask` (one-hot `[N, K]`) gives APGD-T's target classes.
+        With `loss_fn`, its loss, differentiated by the tape, and nothing
+        counts as misclassified; else the loss `_RUN_LOSSES[kind]` (`kind`
+        a Python int or an int32 scalar tensor, chosen at run time) against
+        `targets`, whose gradient by the logits is written out (see
+        `_loss_and_gradient`): the tape runs the model's backward pass only.
+        `target_mask` (one-hot `[N, K]`) gives APGD-T's target classes.
         """
+        if loss_fn is not None:
 
-        def objective(inputs):
-            logits = model_fn(inputs)
-            if targets is None:
-                loss = ops.cast(loss_fn(logits), "float32")
-                wrong = ops.zeros_like(loss)
-            else:
-                logits = ops.cast(logits, "float32")
-                if kind is not None:
-                    loss = _selected_loss(logits, targets, target_mask, kind)
-                elif self.targeted:
-                    loss = targeted_dlr_loss(logits, targets, target)
-                elif self.loss == "dlr":
-                    loss = dlr_loss(logits, targets)
-                else:
-                    loss = cross_entropy_loss(logits, targets)
-                predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
-                wrong = ops.cast(predicted != labels, "float32")
-            return ops.stack([loss, ops.stop_gradient(wrong)], axis=1)
+            def evaluate(points):
+                loss, gradient = backend.value_and_input_gradient(
+                    lambda inputs: ops.cast(loss_fn(model_fn(inputs)), "float32"),
+                    points,
+                )
+                return loss, ops.zeros_like(loss, dtype="bool"), gradient
 
-        return objective
+            return evaluate
 
-    def _run(self, x, x_start, objective):
-        """One APGD run from `x_start`.
+        def head(logits):
+            loss, gradient, predicted = _loss_and_gradient(
+                ops.cast(logits, "float32"), targets, kind, target_mask
+            )
+            return (loss, predicted != labels), ops.cast(gradient, logits.dtype)
+
+        def evaluate(points):
+            (loss, wrong), gradient = backend.value_and_input_vjp(
+                model_fn, head, points
+            )
+            return loss, wrong, gradient
+
+        return evaluate
+
+    def _run(self, x, x_start, evaluate):
+        """One APGD run from `x_start`, `evaluate` as made by `_evaluator`.
 
         Returns:
             `(x_best, loss_best, x_fool, fooled)`: the point of highest loss
             and its loss, the first misclassified point and whether there
             is one, per example.
         """
-
-        def evaluate(points):
-            values, gradient = backend.value_and_input_gradient(objective, points)
-            return values[:, 0], values[:, 1] > 0.5, gradient
 
         checkpoints = apgd_checkpoints(self.steps)
         is_checkpoint = np.zeros(self.steps, dtype=bool)

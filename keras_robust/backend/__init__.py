@@ -13,6 +13,7 @@ from keras_robust.backend.gradients import (
     scale_loss_for_distribution,
     unscale_loss_for_distribution,
     value_and_input_gradient,
+    value_and_input_vjp,
 )
 from keras_robust.backend.normalization import can_fuse_batch_norm, fused_batch_norm
 from keras_robust.backend.selection import gather, select
@@ -47,4 +48,5 @@ __all__ = [
     "unscale_loss_for_distribution",
     "update_loss_metric",
     "value_and_input_gradient",
+    "value_and_input_vjp",
 ]

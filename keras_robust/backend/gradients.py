@@ -33,6 +33,38 @@ def value_and_input_gradient(loss_fn, x):
     return tf.stop_gradient(losses), tf.stop_gradient(gradient)
 
 
+def value_and_input_vjp(fn, head, x):
+    """Input gradient of a loss whose derivative by `fn`'s outputs is known.
+
+    `values, output_gradient = head(fn(x))`, where `output_gradient` is the
+    gradient of the summed loss with respect to the outputs of `fn` (e.g. a
+    model's logits), written out in closed form. The tape differentiates
+    `fn` alone: the backward pass is the vector-Jacobian product of
+    `output_gradient` with `fn` at `x`, without the loss's own backward
+    operations (in an attack's loop, the larger part of a small model's).
+
+    Args:
+        fn: Callable mapping a batch `x` to outputs (a float tensor).
+        head: Callable mapping the outputs (carrying no gradient) to
+            `(values, output_gradient)`, any structure of values and a
+            tensor of the outputs' shape and dtype.
+        x: Input batch (a float tensor).
+
+    Returns:
+        `(values, gradient)`, the gradient having the shape of `x`; no
+        gradient flows back from either into the caller's tape.
+    """
+    x = tf.stop_gradient(x)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)
+        outputs = fn(x)
+    values, output_gradient = head(tf.stop_gradient(outputs))
+    gradient = tape.gradient(outputs, x, output_gradients=output_gradient)
+    if gradient is None:
+        gradient = tf.zeros_like(x)
+    return tf.nest.map_structure(tf.stop_gradient, values), tf.stop_gradient(gradient)
+
+
 def num_replicas_in_sync():
     """Number of replicas of the current `tf.distribute` strategy (1 if none)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
