@@ -19,7 +19,7 @@ from keras_robust.attacks import (
     margin_loss,
     targeted_dlr_loss,
 )
-from keras_robust.attacks.apgd import apgd_checkpoints
+from keras_robust.attacks.apgd import _loss_and_gradient, apgd_checkpoints
 
 EPSILON = {"linf": 0.1, "l2": 1.0}
 
@@ -175,6 +175,58 @@ def test_gradients_flow_through_the_losses():
             total = tf.reduce_sum(loss(logits, ONE_HOT))
         gradient = tape.gradient(total, logits).numpy()
         assert np.all(np.isfinite(gradient)) and np.abs(gradient).sum() > 0
+
+
+@pytest.mark.parametrize("run_time_choice", [False, True])
+def test_written_out_logit_gradients_equal_the_losses_gradients(run_time_choice):
+    # APGD writes out each loss's gradient by the logits (the tape then runs
+    # the model's backward pass only): the loss values are the public
+    # losses', the gradients theirs, chosen by a Python int or a tensor.
+    rng = np.random.default_rng(0)
+    logits = (3 * rng.normal(size=(64, 6))).astype("float32")
+    labels = rng.integers(0, 6, size=64)
+    one_hot = np.eye(6, dtype="float32")[labels]
+    targets = (labels + rng.integers(1, 6, size=64)) % 6
+    target_mask = np.eye(6, dtype="float32")[targets]
+    references = {
+        0: lambda z: cross_entropy_loss(z, one_hot),
+        1: lambda z: dlr_loss(z, one_hot),
+        2: lambda z: targeted_dlr_loss(z, one_hot, targets),
+    }
+    for kind, reference in references.items():
+        z = tf.constant(logits)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            expected = reference(z)
+            total = tf.reduce_sum(expected)
+        if run_time_choice:
+            chosen = _loss_and_gradient(z, one_hot, tf.constant(kind), target_mask)
+        else:
+            mask = target_mask if kind == 2 else None
+            chosen = _loss_and_gradient(z, one_hot, kind, mask)
+        loss, gradient, predicted = (_numpy(value) for value in chosen)
+        np.testing.assert_array_equal(loss, _numpy(expected))
+        np.testing.assert_allclose(
+            gradient, _numpy(tape.gradient(total, z)), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_array_equal(predicted, logits.argmax(axis=1))
+
+
+def test_written_out_dlr_gradient_sends_a_tied_rank_to_one_class():
+    # Classes 1 and 2 tie for the best other logit: as in the reference
+    # code, which sorts, the rank's gradient goes to the first of them only
+    # (the tape's max would split it).
+    logits = np.array([[0.0, 2.0, 2.0, 1.0, -1.0]], "float32")
+    one_hot = np.eye(5, dtype="float32")[[0]]
+    loss, gradient, predicted = _loss_and_gradient(tf.constant(logits), one_hot, 1)
+    gradient = _numpy(gradient)[0]
+    scale = 2.0 - 1.0 + 1e-12
+    np.testing.assert_allclose(_numpy(loss), [2.0 / scale])
+    # d/dz of −(z_0 − z_1) / (z_π1 − z_π3), π = (1, 2, 3, 0, 4).
+    np.testing.assert_allclose(
+        gradient, [-1.0, 1.0 - 2.0, 0.0, 2.0, 0.0], rtol=1e-6, atol=1e-6
+    )
+    assert int(_numpy(predicted)[0]) == 1
 
 
 # --- the checkpoints -----------------------------------------------------------
