@@ -21,8 +21,11 @@ Sections:
   about 20 ms) is spread over the round's steps.
 - `torch`: the same PGD-10 AT step in PyTorch eager (same CNN, batches,
   attack and SGD), interleaved with ours; the speed-up is PyTorch's time
-  over ours (target ≥ 1.2×). Skipped when torch is not installed
-  (`pip install torch==2.13.0`, the CPU wheel).
+  over ours (target ≥ 1.2×). On a CPU, ours also with TensorFlow's oneDNN
+  kernels set the other way, in a fresh process (`python -m benchmarks`
+  turns them on unless TF_ENABLE_ONEDNN_OPTS is set; TensorFlow's default
+  is off on CPUs without AVX-512 VNNI/BF16 or AMX). Skipped when torch is
+  not installed (`pip install torch==2.13.0`, the CPU wheel).
 - `eval`: the standard evaluation (APGD-CE, APGD-T, Square, the sanity
   checks) on a digits MLP, cold (the first call in fresh processes, and the
   first after training in this one; tracing included) and warm,
@@ -331,6 +334,102 @@ def torch_pgd_step(torch, model, optimizer, x, y, steps=10):
     return float(loss.detach())
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels (`None`: unknown).
+
+    `TF_ENABLE_ONEDNN_OPTS=1` turns them on, `0` off; unset, TensorFlow
+    turns them on only on x86 CPUs with AVX-512 VNNI/BF16 or AMX.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def _onednn_label(enabled):
+    return {True: "oneDNN on", False: "oneDNN off", None: "oneDNN unknown"}[enabled]
+
+
+def torch_times(args, torch, fused_options=(False, True)):
+    """`{side: [seconds per step, a round each]}`: our PGD-10 AT `fit()` step
+    with Keras's BatchNormalization (`False` in `fused_options`) and the
+    fused one (`True`), and the PyTorch eager step, interleaved."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    keras.utils.set_random_seed(0)
+    x, y = batches(args.batch_size, args.steps)
+    weights = cnn().get_weights()
+    b = args.batch_size
+
+    def ours(fused):
+        base = cnn(fused=fused)
+        base.set_weights(weights)
+        model = pgd10_at(base, args)
+        return lambda: fit_seconds(model, x, y, args.steps, b)
+
+    peer = _torch_cnn(torch)
+    optimizer = torch.optim.SGD(peer.parameters(), lr=0.01, momentum=0.9)
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    ty = torch.from_numpy(y)
+
+    def theirs():
+        start = clock()
+        for i in range(args.steps):
+            torch_pgd_step(
+                torch, peer, optimizer, tx[i * b : (i + 1) * b], ty[i * b : (i + 1) * b]
+            )
+        return (clock() - start) / args.steps
+
+    names = {False: "keras BatchNormalization", True: "kr.layers.BatchNormalization"}
+    sides = {names[fused]: ours(fused) for fused in fused_options}
+    sides["torch"] = theirs
+    for side in sides.values():
+        side()  # warm up (trace) every side
+    return interleave(sides, args.rounds)
+
+
+def torch_times_side(argv):
+    """`run.py --torch-times BATCH STEPS ROUNDS THREADS`: `torch_times` for
+    Keras's BatchNormalization only, in this process (whose environment
+    sets TF_ENABLE_ONEDNN_OPTS); prints the times and the oneDNN state as
+    JSON."""
+    import json
+
+    import torch
+
+    batch_size, steps, rounds, threads = (int(value) for value in argv)
+    args = argparse.Namespace(
+        batch_size=batch_size, steps=steps, rounds=rounds, threads=threads, xla=False
+    )
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    times = torch_times(args, torch, fused_options=(False,))
+    print(json.dumps({"times": times, "onednn": onednn_enabled()}))
+
+
+def _torch_times_other_onednn(args, enabled):
+    """`torch_times_side` in a fresh process with oneDNN set the other way
+    (`None` where this process's state is unknown)."""
+    import json
+    import subprocess
+
+    if enabled is None:
+        return None
+    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0" if enabled else "1"}
+    settings = (args.batch_size, args.steps, args.rounds, args.threads)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "run.py"), "--torch-times", *map(str, settings)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def section_torch(args):
     try:
         import torch
@@ -341,63 +440,40 @@ def section_torch(args):
             [],
             [],
         )
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    keras.utils.set_random_seed(0)
-    x, y = batches(args.batch_size, args.steps)
-    weights = cnn().get_weights()
-
-    def ours(fused):
-        base = cnn(fused=fused)
-        base.set_weights(weights)
-        return pgd10_at(base, args)
-
-    keras_bn, fused_bn = ours(False), ours(True)
-    peer = _torch_cnn(torch)
-    optimizer = torch.optim.SGD(peer.parameters(), lr=0.01, momentum=0.9)
-    tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-    ty = torch.from_numpy(y)
-    b = args.batch_size
-
-    def theirs():
-        start = clock()
-        for i in range(args.steps):
-            torch_pgd_step(
-                torch, peer, optimizer, tx[i * b : (i + 1) * b], ty[i * b : (i + 1) * b]
-            )
-        return (clock() - start) / args.steps
-
-    sides = {
-        "keras BatchNormalization": lambda: fit_seconds(keras_bn, x, y, args.steps, b),
-        "kr.layers.BatchNormalization": lambda: fit_seconds(
-            fused_bn, x, y, args.steps, b
-        ),
-        "torch": theirs,
-    }
-    for side in sides.values():
-        side()  # warm up (trace) every side
-    times = interleave(sides, args.rounds)
+    enabled = onednn_enabled()
+    measured = [(enabled, torch_times(args, torch))]
+    if not on_gpu():
+        other = _torch_times_other_onednn(args, enabled)
+        if other is not None:
+            measured.append((other["onednn"], other["times"]))
     rows = []
-    for name in ("keras BatchNormalization", "kr.layers.BatchNormalization"):
-        ratios = [t / o for t, o in zip(times["torch"], times[name], strict=True)]
-        rows.append(
-            [
-                f"ours, {name}",
-                f"{1000 * statistics.median(times[name]):.1f}",
-                f"{1000 * statistics.median(times['torch']):.1f}",
-                f"**{statistics.median(ratios):.2f}**",
-                f"{min(ratios):.2f}–{max(ratios):.2f}",
-                "≥ 1.2",
-            ]
-        )
+    for state, times in measured:
+        for name in ("keras BatchNormalization", "kr.layers.BatchNormalization"):
+            if name not in times:
+                continue
+            ratios = [t / o for t, o in zip(times["torch"], times[name], strict=True)]
+            rows.append(
+                [
+                    f"ours, {name}" + ("" if on_gpu() else f", {_onednn_label(state)}"),
+                    f"{1000 * statistics.median(times[name]):.1f}",
+                    f"{1000 * statistics.median(times['torch']):.1f}",
+                    f"**{statistics.median(ratios):.2f}**",
+                    f"{min(ratios):.2f}–{max(ratios):.2f}",
+                    "≥ 1.2",
+                ]
+            )
     return (
         "PyTorch eager peer (PGD-10 AT step)",
-        f"The same CNN, batches ({b}), attack (L∞ ε 8/255, step 2/255, train "
-        f"mode) and SGD step; torch {torch.__version__}. Speed-up = PyTorch's "
-        "time / ours, median of the per-round ratios. Ours with Keras's "
-        "BatchNormalization (what a user's model has) and with the fused "
-        "`keras_robust.layers.BatchNormalization` (what the model zoo uses).",
+        f"The same CNN, batches ({args.batch_size}), attack (L∞ ε 8/255, step "
+        f"2/255, train mode) and SGD step; torch {torch.__version__}. Speed-up = "
+        "PyTorch's time / ours, median of the per-round ratios. Ours with "
+        "Keras's BatchNormalization (what a user's model has) and with the "
+        "fused `keras_robust.layers.BatchNormalization` (what the model zoo "
+        "uses). On a CPU, also with TensorFlow's oneDNN kernels set the other "
+        "way (`TF_ENABLE_ONEDNN_OPTS`, a fresh process interleaving ours and "
+        "PyTorch again): TensorFlow turns them on by default only on CPUs "
+        "with AVX-512 VNNI/BF16 or AMX, and `python -m benchmarks` turns them "
+        "on unless the variable is set.",
         [
             "model",
             "ours ms/step",
@@ -827,19 +903,37 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+def cpu_name():
+    """The CPU's model name and whether it has AVX-512 (Linux), else its
+    architecture."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            lines = info.read().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in lines)
+        if value
+    )
+    name = fields.get("model name", platform.machine())
+    avx512 = "avx512f" in fields.get("flags", "").split()
+    return f"{name} ({platform.machine()}, {'with' if avx512 else 'no'} AVX-512)"
+
+
 def environment(args):
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         device = f"GPU: {details.get('device_name', gpus[0].name)}"
     else:
-        device = (
-            f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-        )
+        device = f"CPU: {cpu_name()}, {os.cpu_count()} cores"
     threads = args.threads or "all"
     return (
         f"- Date: {datetime.date.today().isoformat()}\n"
-        f"- Machine: {device}; TensorFlow threads: {threads}\n"
+        f"- Machine: {device}; TensorFlow threads: {threads}; TensorFlow's "
+        f"{_onednn_label(onednn_enabled())} (TF_ENABLE_ONEDNN_OPTS="
+        f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')})\n"
         f"- Versions: Python {platform.python_version()}, TensorFlow "
         f"{tf.__version__}, Keras {keras.__version__}, keras-robust "
         f"{kr.__version__}\n"
@@ -911,5 +1005,7 @@ def main(argv=None):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--cold"]:
         cold_side(sys.argv[2:])
+    elif sys.argv[1:2] == ["--torch-times"]:
+        torch_times_side(sys.argv[2:])
     else:
         main()

@@ -5,6 +5,7 @@ work and write their tables, not any speed.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,9 +65,13 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
         capture_output=True,
         text=True,
         timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     text = output.read_text()
+    # The command turns TensorFlow's oneDNN kernels on unless told otherwise,
+    # and says so.
+    assert "(TF_ENABLE_ONEDNN_OPTS=1)" in text
     assert "## Cost model" in text and "## Memory" in text
     assert "## Input pipeline" in text and "| fit() fed by the pipeline" in text
     assert "| PGD-10 AT |" in text and "| 7.67 | 23F |" in text
