@@ -19,18 +19,10 @@ def value_and_input_gradient(loss_fn, x):
         `(losses, gradient)`, the gradient having the shape of `x`; no
         gradient flows back from either into the caller's tape.
     """
-    x = tf.stop_gradient(x)
-    # Only `x` is watched: the model's variables are not recorded, so no
-    # pass computes weight gradients (eagerly either, where nothing prunes
-    # them).
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(x)
-        losses = loss_fn(x)
-        total = tf.reduce_sum(tf.cast(losses, "float32"))
-    gradient = tape.gradient(total, x)
-    if gradient is None:
-        gradient = tf.zeros_like(x)
-    return tf.stop_gradient(losses), tf.stop_gradient(gradient)
+    # The gradient of the sum is the vector-Jacobian product with ones.
+    return value_and_input_vjp(
+        loss_fn, lambda losses: (losses, tf.ones_like(losses)), x
+    )
 
 
 def value_and_input_vjp(fn, head, x):
@@ -55,6 +47,9 @@ def value_and_input_vjp(fn, head, x):
         gradient flows back from either into the caller's tape.
     """
     x = tf.stop_gradient(x)
+    # Only `x` is watched: the model's variables are not recorded, so no
+    # pass computes weight gradients (eagerly either, where nothing prunes
+    # them).
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
         outputs = fn(x)
