@@ -122,8 +122,9 @@ def _window_proposals(x_up, x_down):
 
     Everything that does not change from one iteration to the next (the
     offsets of a window's values from its corner, the shapes) is computed
-    once, outside the loop: each iteration runs about 40 small operations,
-    whose scheduling costs as much as their arithmetic.
+    once, outside the loop: a proposal runs about 40 small operations, and
+    on a small model scheduling an operation costs about as much as its
+    arithmetic.
 
     Args:
         x_up, x_down: The images at the top and bottom of the ε-ball (and
@@ -376,7 +377,7 @@ class Square(Attack):
         # Added to the logits, this leaves the wrong classes' and sends the
         # true class's to -inf: the best wrong logit is a max (the same
         # value as `classification.margin`'s, in two operations fewer).
-        true_class_out = ops.where(one_hot > 0, -np.inf, 0.0)
+        true_class_out = ops.cast(ops.where(one_hot > 0, -np.inf, 0.0), "float32")
 
         def margin_and_loss(logits):
             """The margin (< 0: fooled) and the loss the search minimises."""
