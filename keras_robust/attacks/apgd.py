@@ -127,6 +127,16 @@ def _loss_and_gradient(logits, one_hot, kind, target_mask=None):
     )
 
 
+def _target_mask(prepared, rank):
+    """One-hot `[N, K]` of each example's target class of rank `rank` (an int
+    or an int32 scalar tensor) among `prepared["target_classes"]`, or `None`
+    where no target classes were ranked."""
+    if prepared["target_classes"] is None:
+        return None
+    target = ops.take(prepared["target_classes"], rank, axis=1)
+    return ops.one_hot(target, prepared["targets"].shape[-1], dtype="float32")
+
+
 def _per_example(values, x):
     """Reshapes `[N]` values to broadcast against `x` `[N, ...]`."""
     return ops.reshape(values, (-1,) + (1,) * (len(x.shape) - 1))
@@ -407,12 +417,7 @@ class APGD(GradientAttack):
         Returns:
             `(x_best, loss_best, x_fool, fooled)` of `_run`.
         """
-        target_mask = None
-        if prepared["target_classes"] is not None:
-            target = ops.take(prepared["target_classes"], run // self.restarts, axis=1)
-            target_mask = ops.one_hot(
-                target, prepared["targets"].shape[-1], dtype="float32"
-            )
+        target_mask = _target_mask(prepared, run // self.restarts)
         x_start = self._start(x, seed, start, run)
         kind = _RUN_LOSSES.index("dlr-t" if self.targeted else self.loss)
         evaluate = self._evaluator(
@@ -446,12 +451,7 @@ class APGD(GradientAttack):
             # Every wrong class, the highest-scoring first: run r of APGD-T
             # targets the one of rank r // restarts.
             prepared = attack._prepare(model_fn, xb, yb, None, every_target=True)
-            target_mask = None
-            if prepared["target_classes"] is not None:
-                target = ops.take(prepared["target_classes"], target_rank, axis=1)
-                target_mask = ops.one_hot(
-                    target, prepared["targets"].shape[-1], dtype="float32"
-                )
+            target_mask = _target_mask(prepared, target_rank)
             evaluate = attack._evaluator(
                 model_fn,
                 None,
