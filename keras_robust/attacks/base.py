@@ -259,7 +259,11 @@ class Attack(Configurable):
                 return body(attack, model_fn, xb, yb, seed_generator, extra)
 
             compiled = backend.compile_batch_function(
-                run, x, y, scalars=len(dynamic) + extra_scalars
+                run,
+                x,
+                y,
+                scalars=len(dynamic) + extra_scalars,
+                variables=[*model.variables, seed_generator.state],
             )
             per_model[key] = (seed_generator, compiled)
         seed_generator, compiled = per_model[key]

@@ -1,52 +1,24 @@
-"""Backend-specific mechanics. The only package that imports TensorFlow."""
+"""Backend-specific mechanics: the only package that imports TensorFlow or JAX.
 
-from keras_robust.backend import random
-from keras_robust.backend.checks import check_labels_in_range, concrete_values
-from keras_robust.backend.gradients import (
-    GradientTape,
-    check_in_value_range,
-    compile_batch_function,
-    compile_function,
-    creation_scope,
-    in_xla_context,
-    num_replicas_in_sync,
-    scale_loss_for_distribution,
-    unscale_loss_for_distribution,
-    value_and_input_gradient,
-    value_and_input_vjp,
-)
-from keras_robust.backend.normalization import can_fuse_batch_norm, fused_batch_norm
-from keras_robust.backend.selection import gather, select
-from keras_robust.backend.trainer import (
-    MultiWorkerBuildMixin,
-    distribution_safe_logs,
-    first_local_value,
-    in_multi_worker_mode,
-    update_loss_metric,
-)
+The modules of this folder are TensorFlow's, those of `backend/jax/` JAX's,
+each backend offering the same names. Keras's backend (the `KERAS_BACKEND`
+environment variable or `~/.keras/keras.json`) picks one when keras_robust
+is imported.
+"""
 
-__all__ = [
-    "can_fuse_batch_norm",
-    "fused_batch_norm",
-    "GradientTape",
-    "MultiWorkerBuildMixin",
-    "check_in_value_range",
-    "check_labels_in_range",
-    "compile_batch_function",
-    "compile_function",
-    "concrete_values",
-    "creation_scope",
-    "distribution_safe_logs",
-    "first_local_value",
-    "gather",
-    "in_multi_worker_mode",
-    "in_xla_context",
-    "num_replicas_in_sync",
-    "random",
-    "scale_loss_for_distribution",
-    "select",
-    "unscale_loss_for_distribution",
-    "update_loss_metric",
-    "value_and_input_gradient",
-    "value_and_input_vjp",
-]
+import keras
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "tensorflow":
+    from keras_robust.backend.tensorflow_backend import *  # noqa: F403
+    from keras_robust.backend.tensorflow_backend import __all__  # noqa: F401
+elif BACKEND == "jax":
+    from keras_robust.backend.jax import *  # noqa: F403
+    from keras_robust.backend.jax import __all__  # noqa: F401
+else:
+    raise ImportError(
+        "keras_robust runs on Keras's TensorFlow and JAX backends. Set "
+        "KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing Keras. "
+        f"Received: keras.backend.backend()={BACKEND!r}"
+    )

@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_robust.backend.common import check_label_values, labels_message
+
 
 def concrete_values(tensor):
     """The values of an array or eager tensor; `None` for a symbolic tensor."""
@@ -37,20 +39,9 @@ def check_labels_in_range(labels, num_classes, name="y_true"):
         ValueError: When concrete labels are not whole numbers in
             `[0, num_classes)`.
     """
-    message = (
-        f"Argument `{name}` must hold class labels: whole numbers in "
-        f"[0, {num_classes})."
-    )
     values = concrete_values(labels)
     if values is not None:
-        values = np.asarray(values)
-        bad = (values < 0) | (values >= num_classes)
-        if values.dtype.kind == "f":
-            bad |= ~np.isfinite(values) | (values != np.floor(values))
-        if bad.any():
-            raise ValueError(
-                f"{message} Received: {name} containing {values[bad][:5].tolist()}"
-            )
+        check_label_values(values, num_classes, name)
         return labels
     valid = tf.logical_and(
         tf.reduce_all(labels >= 0), tf.reduce_all(labels < num_classes)
@@ -59,7 +50,12 @@ def check_labels_in_range(labels, num_classes, name="y_true"):
         valid = tf.logical_and(valid, tf.reduce_all(labels == tf.floor(labels)))
     assertion = tf.debugging.Assert(
         valid,
-        [message, "Received min/max:", tf.reduce_min(labels), tf.reduce_max(labels)],
+        [
+            labels_message(num_classes, name),
+            "Received min/max:",
+            tf.reduce_min(labels),
+            tf.reduce_max(labels),
+        ],
     )
     with tf.control_dependencies([assertion]):
         return tf.identity(labels)

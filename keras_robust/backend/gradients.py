@@ -2,10 +2,14 @@
 
 import functools
 
-import numpy as np
 import tensorflow as tf
 
 from keras_robust.backend.checks import concrete_values
+from keras_robust.backend.common import (
+    RANGE_ADVICE,
+    check_range_values,
+    range_tolerance,
+)
 
 
 def value_and_input_gradient(loss_fn, x):
@@ -84,31 +88,10 @@ def check_in_value_range(x, value_range, name="x"):
         `x`, carrying the check as a control dependency in graph mode.
     """
     low, high = value_range
-    tolerance = 1e-6 * max(1.0, abs(high - low))
-    advice = (
-        "Scale the inputs into the attack's value_range (for images: [0, 1] "
-        "floats, e.g. `x.astype('float32') / 255`, with normalisation inside "
-        "the model, see keras_robust.layers.InputStandardization), or set the "
-        "attack's value_range."
-    )
+    tolerance = range_tolerance(value_range)
     values = concrete_values(x)
     if values is not None:
-        values = np.asarray(values, dtype="float64")
-        if values.size and not np.all(np.isfinite(values)):
-            count = int(np.sum(~np.isfinite(values)))
-            kind = "NaN" if np.isnan(values).any() else "infinite"
-            raise ValueError(
-                f"Argument `{name}` must hold finite values. Received: {name} "
-                f"with {count} {kind} value(s)"
-            )
-        if values.size and (
-            values.min() < low - tolerance or values.max() > high + tolerance
-        ):
-            raise ValueError(
-                f"Argument `{name}` has values outside value_range=({low}, "
-                f"{high}). {advice} Received: {name} with min={values.min():.6g}, "
-                f"max={values.max():.6g}"
-            )
+        check_range_values(values, value_range, name)
         return x
     lowest, highest = tf.reduce_min(x), tf.reduce_max(x)
     valid = tf.logical_and(
@@ -117,7 +100,7 @@ def check_in_value_range(x, value_range, name="x"):
     )
     message = (
         f"Argument `{name}` must hold finite values inside value_range=({low}, "
-        f"{high}); NaN shows as nan below. {advice}"
+        f"{high}); NaN shows as nan below. {RANGE_ADVICE}"
     )
     assertion = tf.debugging.Assert(
         valid, [message, "Received min/max:", lowest, highest]
@@ -145,7 +128,7 @@ def compile_function(fn, jit_compile=False):
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
-def compile_batch_function(fn, *examples, scalars=None):
+def compile_batch_function(fn, *examples, scalars=None, variables=()):
     """Compiles `fn(*batches)` once for any batch size.
 
     Args:
@@ -155,6 +138,9 @@ def compile_batch_function(fn, *examples, scalars=None):
         scalars: `None`, or a number `n`: `fn` then takes, after the
             batches, a list of `n` float32 scalars, given as tensors (new
             values do not trace again).
+        variables: The variables `fn` reads and assigns. A graph function
+            reads them where they are, so TensorFlow needs no list (the JAX
+            backend passes their values as arguments).
 
     Returns:
         A graph function traced once, whatever the batch size (a partial
@@ -185,7 +171,24 @@ def scale_loss_for_distribution(loss):
     return loss if replicas == 1 else loss / tf.cast(replicas, loss.dtype)
 
 
-GradientTape = tf.GradientTape
+def loss_and_gradients(loss_fn, variables, scale=None):
+    """Evaluates `loss_fn()` and the gradients of its loss by `variables`.
+
+    Args:
+        loss_fn: Callable of no arguments returning `(loss, outputs)`, a
+            scalar loss and any structure of tensors.
+        variables: The variables to differentiate by.
+        scale: Optional callable applied to the loss before differentiating
+            (an optimizer's `scale_loss`, for mixed precision).
+
+    Returns:
+        `(loss, outputs, gradients)`, one gradient per variable (`None`
+        where the loss does not depend on it).
+    """
+    with tf.GradientTape() as tape:
+        loss, outputs = loss_fn()
+        scaled_loss = loss if scale is None else scale(loss)
+    return loss, outputs, tape.gradient(scaled_loss, variables)
 
 
 def creation_scope(model):

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from keras_robust.backend.common import check_selection_rank
+
 
 def select(condition, a, b):
     """`a` where `condition` holds, else `b`: `ops.where` without broadcasting.
@@ -29,13 +31,7 @@ def select(condition, a, b):
     condition = tf.convert_to_tensor(condition)
     a = tf.convert_to_tensor(a)
     b = tf.convert_to_tensor(b, dtype=a.dtype)
-    rank = condition.shape.rank
-    if rank not in (0, 1, a.shape.rank):
-        raise ValueError(
-            "Argument `condition` must be a scalar, a vector over the first axis "
-            "or of the shape of the values. Received: condition.shape="
-            f"{condition.shape} for values of shape {a.shape}"
-        )
+    check_selection_rank(condition.shape.rank, a.shape.rank, condition.shape, a.shape)
     return tf.raw_ops.Select(condition=condition, x=a, y=b)
 
 

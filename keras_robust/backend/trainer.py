@@ -90,3 +90,19 @@ class MultiWorkerBuildMixin:
                 break
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+class TrainerMixin(MultiWorkerBuildMixin):
+    """Keras's `train_step(data)`/`test_step(data)`, run on the variables.
+
+    A model defines its steps once, as `_train_step(data)` and
+    `_test_step(data)`, which read and assign its variables. TensorFlow's
+    trainer calls them as they are (inside its `tf.function`); the JAX
+    backend's mixin of the same name runs them on the trainer's state.
+    """
+
+    def train_step(self, data):
+        return self._train_step(data)
+
+    def test_step(self, data):
+        return self._test_step(data)

@@ -1,9 +1,22 @@
 """Image classification datasets through TensorFlow Datasets (tfds)."""
 
+import importlib
+
 import numpy as np
-import tensorflow as tf
 
 from keras_robust.validation import validate_integer
+
+
+class _LazyTensorFlow:
+    """`tensorflow`, imported on first use: pipelines are tf.data on every
+    Keras backend, and the JAX backend runs without TensorFlow installed
+    until a pipeline is built."""
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module("tensorflow"), name)
+
+
+tf = _LazyTensorFlow()
 
 # Number of classes of the datasets the examples and the CLI know by name.
 NUM_CLASSES = {

@@ -51,7 +51,7 @@ def _pgd10(attack):
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
-class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
+class AdversarialModel(backend.TrainerMixin, keras.Model):
     """Wraps a Keras model so that `fit()` trains it adversarially.
 
     `train_step` builds adversarial examples for each batch with `attack`
@@ -478,7 +478,7 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
 
     # --- steps -----------------------------------------------------------------
 
-    def train_step(self, data):
+    def _train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if self.attack is not None:
             x = backend.check_in_value_range(x, self.attack.value_range, name="x")
@@ -545,7 +545,7 @@ class AdversarialModel(backend.MultiWorkerBuildMixin, keras.Model):
             start=self.objective.attack_start(batch, self.seed_generator),
         )
 
-    def test_step(self, data):
+    def _test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.logits(x, training=False)
         loss = self.compute_loss(

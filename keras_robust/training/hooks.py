@@ -24,7 +24,6 @@ class GradientHook(Configurable):
     """
 
     def __call__(self, model, loss_fn, variables):
-        with backend.GradientTape() as tape:
-            loss, outputs = loss_fn()
-            scaled_loss = model.optimizer.scale_loss(loss)
-        return loss, outputs, tape.gradient(scaled_loss, variables)
+        return backend.loss_and_gradients(
+            loss_fn, variables, scale=model.optimizer.scale_loss
+        )

@@ -1,0 +1,57 @@
+"""The JAX backend's mechanics: the names of the TensorFlow backend's."""
+
+from keras_robust.backend.jax import random
+from keras_robust.backend.jax.checks import check_labels_in_range, concrete_values
+from keras_robust.backend.jax.gradients import (
+    check_in_value_range,
+    compile_batch_function,
+    compile_function,
+    creation_scope,
+    in_xla_context,
+    loss_and_gradients,
+    num_replicas_in_sync,
+    scale_loss_for_distribution,
+    unscale_loss_for_distribution,
+    value_and_input_gradient,
+    value_and_input_vjp,
+)
+from keras_robust.backend.jax.normalization import (
+    can_fuse_batch_norm,
+    fused_batch_norm,
+)
+from keras_robust.backend.jax.selection import gather, select
+from keras_robust.backend.jax.trainer import (
+    MultiWorkerBuildMixin,
+    TrainerMixin,
+    distribution_safe_logs,
+    first_local_value,
+    in_multi_worker_mode,
+    update_loss_metric,
+)
+
+__all__ = [
+    "can_fuse_batch_norm",
+    "fused_batch_norm",
+    "MultiWorkerBuildMixin",
+    "TrainerMixin",
+    "check_in_value_range",
+    "check_labels_in_range",
+    "compile_batch_function",
+    "compile_function",
+    "concrete_values",
+    "creation_scope",
+    "distribution_safe_logs",
+    "first_local_value",
+    "gather",
+    "in_multi_worker_mode",
+    "in_xla_context",
+    "loss_and_gradients",
+    "num_replicas_in_sync",
+    "random",
+    "scale_loss_for_distribution",
+    "select",
+    "unscale_loss_for_distribution",
+    "update_loss_metric",
+    "value_and_input_gradient",
+    "value_and_input_vjp",
+]

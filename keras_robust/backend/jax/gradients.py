@@ -1,0 +1,237 @@
+"""Input gradients, weight gradients and compiled functions on JAX.
+
+Keras's JAX trainer runs a step on its variables' values inside a
+`keras.StatelessScope`, where reading a variable gives its mapped value
+and assigning it records the new value. A JAX transformation
+(`jax.vjp`, `jax.value_and_grad`) needs a pure function, so
+`stateful_function` runs code that reads and assigns variables in a scope
+of its own, seeded with the enclosing scope's values, and returns the
+values it assigned; the caller assigns them after the transformation.
+BatchNormalization's moving statistics, updated by the forward passes of
+an attack in train mode, reach the step's state that way, as they do on
+TensorFlow.
+"""
+
+import contextlib
+
+import jax
+import keras
+import numpy as np
+from jax import numpy as jnp
+from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from keras_robust.backend.common import check_range_values
+from keras_robust.backend.jax.checks import concrete_values
+
+
+class RecordingScope(keras.StatelessScope):
+    """A `keras.StatelessScope` that also keeps the variables assigned in it.
+
+    Args:
+        overrides: `(variable, value)` pairs read inside the scope.
+        inherit: Whether variables not in `overrides` read their values from
+            the enclosing stateless scope (if any), not from storage.
+    """
+
+    def __init__(self, overrides=(), inherit=True):
+        super().__init__(initialize_variables=False)
+        parent = get_stateless_scope() if inherit else None
+        if parent is not None:
+            self.state_mapping.update(parent.state_mapping)
+        for variable, value in overrides:
+            self.state_mapping[id(variable)] = value
+        self.assigned = {}
+
+    def add_update(self, update):
+        variable, _ = update
+        self.assigned[id(variable)] = variable
+        super().add_update(update)
+
+    def updates(self):
+        """The `(variable, value)` pairs assigned in the scope, in order."""
+        return [
+            (variable, self.state_mapping[key])
+            for key, variable in self.assigned.items()
+        ]
+
+
+def stateful_function(fn, variables=()):
+    """`fn(*args)` as a pure function of `(values, *args)` for JAX.
+
+    The returned function runs `fn` in a `RecordingScope` where
+    `variables` read `values`, and returns `(outputs, assigned)`:
+    `assigned` holds the values `fn` assigned to other variables, and
+    `returned.assigned_variables` (set when it runs) names them, in order.
+    """
+
+    def pure(values, *args):
+        with RecordingScope(zip(variables, values, strict=True)) as scope:
+            outputs = fn(*args)
+        skip = {id(v) for v in variables}
+        updates = [(v, value) for v, value in scope.updates() if id(v) not in skip]
+        pure.assigned_variables = [v for v, _ in updates]
+        return outputs, [value for _, value in updates]
+
+    pure.assigned_variables = []
+    return pure
+
+
+def _assign(variables, values):
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+
+
+def value_and_input_gradient(loss_fn, x):
+    """Evaluates `loss_fn(x)` and the gradient of its sum with respect to `x`.
+
+    Args:
+        loss_fn: Callable mapping a batch `x` to per-example losses `[N]`.
+        x: Input batch (a float array).
+
+    Returns:
+        `(losses, gradient)`, the gradient having the shape of `x`; no
+        gradient flows back from either.
+    """
+    return value_and_input_vjp(
+        loss_fn, lambda losses: (losses, jnp.ones_like(losses)), x
+    )
+
+
+def value_and_input_vjp(fn, head, x):
+    """Input gradient of a loss whose derivative by `fn`'s outputs is known.
+
+    `values, output_gradient = head(fn(x))`, where `output_gradient` is the
+    gradient of the summed loss with respect to the outputs of `fn` (e.g. a
+    model's logits), written out in closed form. Only `fn` is
+    differentiated: the backward pass is the vector-Jacobian product of
+    `output_gradient` with `fn` at `x`; no weight gradient is computed.
+
+    Returns:
+        `(values, gradient)`, the gradient having the shape of `x`; no
+        gradient flows back from either.
+    """
+    pure = stateful_function(fn)
+    x = jax.lax.stop_gradient(x)
+    outputs, vjp, assigned = jax.vjp(lambda inputs: pure((), inputs), x, has_aux=True)
+    _assign(pure.assigned_variables, assigned)
+    values, output_gradient = head(jax.lax.stop_gradient(outputs))
+    (gradient,) = vjp(jnp.asarray(output_gradient, dtype=outputs.dtype))
+    return (
+        jax.tree_util.tree_map(jax.lax.stop_gradient, values),
+        jax.lax.stop_gradient(gradient),
+    )
+
+
+def loss_and_gradients(loss_fn, variables, scale=None):
+    """Evaluates `loss_fn()` and the gradients of its loss by `variables`.
+
+    Args:
+        loss_fn: Callable of no arguments returning `(loss, outputs)`, a
+            scalar loss and any structure of arrays.
+        variables: The variables to differentiate by.
+        scale: Optional callable applied to the loss before differentiating
+            (an optimizer's `scale_loss`, for mixed precision).
+
+    Returns:
+        `(loss, outputs, gradients)`, one gradient per variable. Variables
+        that `loss_fn` assigns (BatchNormalization's moving statistics) are
+        assigned their new values.
+    """
+    variables = list(variables)
+
+    def scaled(values):
+        (loss, outputs), assigned = pure(values)
+        scaled_loss = loss if scale is None else scale(loss)
+        return scaled_loss, (loss, outputs, assigned)
+
+    pure = stateful_function(loss_fn, variables)
+    values = [variable.value for variable in variables]
+    (_, (loss, outputs, assigned)), gradients = jax.value_and_grad(
+        scaled, has_aux=True
+    )(values)
+    _assign(pure.assigned_variables, assigned)
+    return loss, outputs, gradients
+
+
+def check_in_value_range(x, value_range, name="x"):
+    """Checks that inputs are finite and inside `value_range` (a small tolerance).
+
+    With concrete values a violation raises `ValueError`. A traced function
+    has no assertion that could fail it (as under TensorFlow's XLA), so
+    traced inputs pass unchecked.
+
+    Returns:
+        `x`.
+    """
+    values = concrete_values(x)
+    if values is not None:
+        check_range_values(values, value_range, name)
+    return x
+
+
+def in_xla_context():
+    """`True`: JAX compiles every function with XLA (shapes fixed)."""
+    return True
+
+
+def compile_function(fn, jit_compile=False):
+    """Compiling a function of the model's variables needs them as arguments.
+
+    Not available on JAX: a `jax.jit` of `fn` would bake the variables'
+    current values into it.
+    """
+    raise NotImplementedError(
+        "compile_function runs on the TensorFlow backend only. Received: "
+        "keras.backend.backend()='jax'"
+    )
+
+
+def compile_batch_function(fn, *examples, scalars=None, variables=()):
+    """Compiles `fn(*batches)` with `jax.jit`, on the current `variables`.
+
+    The variables `fn` reads (a model's weights, a seed generator's state)
+    are arguments of the compiled function, so later training is seen and
+    nothing is retraced; the values `fn` assigns are assigned after each
+    call. `scalars`: `None`, or the number of float32 scalars `fn` takes
+    after the batches, as a list (new values do not trace again).
+    """
+    variables = list(variables)
+    pure = stateful_function(fn, variables)
+    compiled = jax.jit(pure)
+    dtypes = [example.dtype for example in examples]
+
+    def call(*args):
+        # Cast by NumPy: int64 labels become JAX's int32 without a warning.
+        batches = [
+            jnp.asarray(np.asarray(a, dtype=d))
+            for a, d in zip(args, dtypes, strict=False)
+        ]
+        rest = list(args[len(dtypes) :])
+        if scalars is not None:
+            rest = [[jnp.asarray(s, jnp.float32) for s in rest[0]]]
+        values = [variable.value for variable in variables]
+        outputs, assigned = compiled(values, *batches, *rest)
+        _assign(pure.assigned_variables, assigned)
+        return outputs
+
+    return call
+
+
+def num_replicas_in_sync():
+    """1: JAX distributes within one program (keras.distribution)."""
+    return 1
+
+
+def scale_loss_for_distribution(loss):
+    """The loss: no per-replica scaling on JAX."""
+    return loss
+
+
+def unscale_loss_for_distribution(loss):
+    """The loss: no per-replica scaling on JAX."""
+    return loss
+
+
+def creation_scope(model):
+    """No scope is needed to create a model's variables on JAX."""
+    return contextlib.nullcontext()
