@@ -1,0 +1,270 @@
+"""keras_robust on Keras's JAX backend, in processes without TensorFlow.
+
+Keras picks its backend once per process, so each check runs a script in a
+child process with `KERAS_BACKEND=jax`, where importing TensorFlow fails:
+the training step, the attacks and the evaluation must need none of it.
+The training step is compared with this (TensorFlow) process's on the
+same weights and batch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_robust as kr
+
+pytest.importorskip("jax")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Blocks TensorFlow, then imports keras_robust on JAX.
+PRELUDE = """
+import sys
+sys.modules["tensorflow"] = None
+import json
+import numpy as np
+import keras
+import keras_robust as kr
+assert keras.backend.backend() == "jax"
+"""
+
+
+def run_script(body, tmp_path, backend="jax", definitions=""):
+    """Runs `PRELUDE + definitions + body` in a child process."""
+    script = tmp_path / "script.py"
+    prelude = PRELUDE if backend == "jax" else ""
+    script.write_text(prelude + definitions + textwrap.dedent(body))
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": str(ROOT),
+        "JAX_PLATFORMS": "cpu",
+    }
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    return result
+
+
+def output_of(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+MODEL = """
+def small_cnn():
+    return keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(6, 3, padding="same"),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10),
+    ])
+
+
+def fixed_start(objective):
+    # The objective, its attack starting from a fixed point near `x`: TRADES
+    # and MART start from Gaussian noise, which no two backends draw alike.
+    if objective == "madry":
+        return objective
+    base = {"trades": kr.training.TRADES, "mart": kr.training.MART}[objective]
+
+    class FixedStart(base):
+        def attack_start(self, batch, seed):
+            noise = 0.001 * keras.ops.sin(1000.0 * batch.x)
+            return keras.ops.clip(batch.x + noise, 0.0, 1.0)
+
+    return FixedStart()
+
+
+def adversarial(objective, attack_steps=3):
+    objective = fixed_start(objective)
+    model = kr.AdversarialModel(
+        small_cnn(),
+        attack=kr.attacks.PGD(epsilon=8 / 255, steps=attack_steps, random_start=False),
+        objective=objective,
+        eval_attack=None,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        loss=kr.losses.SoftTargetCrossentropy(),
+    )
+    return model
+"""
+
+
+def test_training_runs_without_tensorflow(tmp_path):
+    result = run_script(
+        """
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(64, 8, 8, 3)).astype("float32")
+        y = rng.integers(0, 10, 64)
+        model = kr.AdversarialModel(
+            small_cnn(), attack=kr.attacks.PGD(epsilon=8 / 255, steps=3)
+        )
+        model.compile(
+            optimizer="sgd",
+            loss=kr.losses.SoftTargetCrossentropy(),
+            metrics=["accuracy"],
+        )
+        bn = model.base_model.layers[1]
+        before = np.asarray(bn.moving_mean).copy()
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        moved = float(np.abs(np.asarray(bn.moving_mean) - before).max())
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        print(json.dumps({
+            "steps": int(model.training_step.numpy()),
+            "moved": moved,
+            "loss": history.history["loss"],
+            "logs": {k: float(v) for k, v in logs.items()},
+        }))
+        """,
+        tmp_path,
+        definitions=MODEL,
+    )
+    out = output_of(result)
+    assert out["steps"] == 8
+    assert out["moved"] > 0
+    assert all(np.isfinite(out["loss"]))
+    assert 0 <= out["logs"]["robust_accuracy"] <= out["logs"]["accuracy"] + 1e-6
+
+
+@pytest.mark.parametrize("objective", ["madry", "trades", "mart"])
+def test_a_training_step_equals_tensorflows(objective, tmp_path):
+    namespace = {"keras": keras, "kr": kr, "np": np}
+    exec(textwrap.dedent(MODEL), namespace)
+    keras.utils.set_random_seed(1)
+    model = namespace["adversarial"](objective)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(32, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 10, 32)
+    model.build((None, 8, 8, 3))
+    initial = model.get_weights()
+    np.savez(tmp_path / "start.npz", x=x, y=y, *initial)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    expected = model.get_weights()
+
+    result = run_script(
+        f"""
+        data = np.load("start.npz")
+        model = adversarial({objective!r})
+        model.build((None, 8, 8, 3))
+        model.set_weights([data[f"arr_{{i}}"] for i in range({len(initial)})])
+        model.fit(data["x"], data["y"], batch_size=16, epochs=1, shuffle=False,
+                  verbose=0)
+        np.savez("end.npz", *model.get_weights())
+        print(json.dumps({{"done": True}}))
+        """,
+        tmp_path,
+        definitions=MODEL,
+    )
+    assert output_of(result)["done"]
+    end = np.load(tmp_path / "end.npz")
+    changed = 0
+    for i, (want, start) in enumerate(zip(expected, initial, strict=True)):
+        # Each update agrees within 1% of its size: rounding differs between
+        # the backends, and a sign-gradient attack amplifies it where a
+        # gradient component is close to zero.
+        update = np.linalg.norm(want - start)
+        error = np.linalg.norm(end[f"arr_{i}"] - want)
+        assert error <= 0.01 * update + 1e-6, (i, error, update)
+        changed += bool(update > 1e-4)
+    # The weights, the moving statistics and the step counter moved: all but
+    # the random generator's state (no draw), the schedules' horizon and the
+    # convolution's bias (the batch normalisation after it cancels it).
+    assert changed == len(initial) - 1 - 2
+
+
+def test_attacks_and_evaluation_run_on_the_current_weights(tmp_path):
+    result = run_script(
+        """
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).uniform(size=(48, 6, 6, 1)).astype("float32")
+        y = np.argmax(x.reshape(48, -1)[:, :3], axis=-1)
+
+        def mlp(seed):
+            keras.utils.set_random_seed(seed)
+            return keras.Sequential([
+                keras.Input((6, 6, 1)), keras.layers.Flatten(),
+                keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3),
+            ])
+
+        model, other = mlp(0), mlp(1)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        model.fit(x, y, epochs=60, verbose=0)
+        attack = kr.attacks.PGD(epsilon=0.1, steps=10, random_start=False)
+        adversarial = attack(model, x, y)
+        accuracy = lambda m, inputs: float(
+            np.mean(np.argmax(m.predict(inputs, verbose=0), -1) == y))
+        out = {
+            "clean": accuracy(model, x),
+            "pgd": accuracy(model, adversarial),
+            "distance": float(np.abs(adversarial - x).max()),
+            "low": float(adversarial.min()), "high": float(adversarial.max()),
+        }
+        # New weights in the same model: the cached function must see them.
+        expected = attack(other, x, y)
+        model.set_weights(other.get_weights())
+        out["same_as_fresh"] = float(np.abs(attack(model, x, y) - expected).max())
+        square = kr.attacks.Square(epsilon=0.1, queries=200)
+        out["square_distance"] = float(np.abs(square(model, x, y, seed=0) - x).max())
+        report = kr.evaluation.evaluate_robustness(
+            model, (x, y), epsilon=0.1, attacks=["apgd-ce", "square"], verbose=0
+        )
+        out["worst"] = float(report["robust_accuracy"])
+        out["clean_after"] = accuracy(model, x)
+        print(json.dumps(out))
+        """,
+        tmp_path,
+    )
+    out = output_of(result)
+    assert out["clean"] >= 0.6
+    assert out["pgd"] < out["clean"] - 0.1
+    assert out["distance"] <= 0.1 + 1e-6
+    assert 0.0 <= out["low"] and out["high"] <= 1.0
+    assert out["same_as_fresh"] == 0.0
+    assert out["square_distance"] <= 0.1 + 1e-6
+    assert out["worst"] <= out["clean_after"]
+
+
+def test_a_step_that_assigns_a_variable_outside_the_state_fails(tmp_path):
+    result = run_script(
+        """
+        from keras_robust.backend.jax.trainer import _run_on_state
+
+        tracked = keras.Variable(0.0)
+        stray = keras.Variable(0.0)
+
+        def step():
+            tracked.assign(tracked + 1.0)
+            stray.assign(1.0)
+            return {}
+
+        try:
+            _run_on_state(([tracked],), ([np.float32(0.0)],), step)
+        except RuntimeError as error:
+            print(json.dumps({"error": str(error)}))
+        """,
+        tmp_path,
+    )
+    assert "not part of the model's state" in output_of(result)["error"]
+
+
+def test_other_backends_are_refused_by_name(tmp_path):
+    result = run_script("import keras_robust\n", tmp_path, backend="numpy")
+    assert result.returncode != 0
+    assert "Received: keras.backend.backend()='numpy'" in result.stderr
