@@ -7,14 +7,22 @@ minutes; configurations that no longer fit are listed as skipped):
     python benchmarks/gpu.py --output benchmarks/GPU_RESULTS.md
     python benchmarks/gpu.py --tiny --output -     # CPU smoke test
 
+It runs on Keras's backend (`KERAS_BACKEND`): TensorFlow, or JAX, which
+needs no TensorFlow installed (`benchmarks/gpu_wheels.sh` prepares a
+machine that has JAX and PyTorch but no Keras). The results file is
+rewritten after each configuration, so a run stopped early keeps what it
+measured.
+
 For ResNet-18 and WRN-34-10 (the model zoo's, 32×32×3, 10 classes), batch
 128 and 512, float32 and bfloat16 (`mixed_bfloat16`), XLA off and on: the
 images/s of `AdversarialModel.fit` with L∞ PGD-10 (ε 8/255, step 2/255,
 attack in train mode) and SGD with momentum, after a warm-up that traces
-and compiles. The PyTorch peer runs the same step in eager mode on the
-same batches: float32; bf16 autocast with channels-last; and that plus
-`torch.compile`. Images/s count training images (each costs about 23
-forward-pass equivalents: 10 attack steps of a forward and an
+and compiles. On JAX every step is compiled by XLA (Keras runs a JAX
+step without XLA eagerly, operation by operation), so XLA is "on" only.
+The PyTorch peer runs the same step in eager mode on the same batches:
+float32; bf16 autocast with channels-last; and that plus `torch.compile`.
+Images/s count training images (each costs about 23 forward-pass
+equivalents: 10 attack steps of a forward and an
 input-backward pass, and the update's forward and full backward pass).
 """
 
@@ -28,12 +36,17 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The frameworks share the GPU in one process: none may take all its memory
+# up front (JAX takes 75% by default, TensorFlow all of it).
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
+
+BACKEND = keras.backend.backend()
 
 EPSILON, STEP_SIZE, PGD_STEPS = 8 / 255, 2 / 255, 10
 
@@ -67,18 +80,29 @@ def keras_throughput(name, batch_size, precision, xla, args):
             jit_compile=xla,
             steps_per_execution=args.steps_per_execution,
         )
-        x, y = synthetic(batch_size, args.shape)
-        data = (
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .batch(batch_size, drop_remainder=True)
-            .cache()
-            .repeat()
-            .prefetch(tf.data.AUTOTUNE)
-        )
         warmup = max(args.steps_per_execution, 2 if not args.tiny else 1)
-        model.fit(data, epochs=1, steps_per_epoch=warmup, verbose=0)
-        start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            x, y = synthetic(batch_size, args.shape)
+            data = (
+                tf.data.Dataset.from_tensor_slices((x, y))
+                .batch(batch_size, drop_remainder=True)
+                .cache()
+                .repeat()
+                .prefetch(tf.data.AUTOTUNE)
+            )
+            model.fit(data, epochs=1, steps_per_epoch=warmup, verbose=0)
+            start = time.perf_counter()
+            model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
+        else:
+            # Arrays in memory, batched by fit(), one epoch of the steps.
+            x, y = synthetic(batch_size, args.shape, count=args.steps)
+            fit = dict(batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+            count = warmup * batch_size
+            model.fit(x[:count], y[:count], **fit)
+            start = time.perf_counter()
+            model.fit(x, y, **fit)
         float(keras.ops.convert_to_numpy(model.optimizer.iterations))  # sync
         seconds = time.perf_counter() - start
         return batch_size * args.steps / seconds
@@ -234,12 +258,45 @@ def plan(args, torch):
     return configs
 
 
-def device_name(torch):
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return details.get("device_name", "GPU")
+def device_name():
+    """The GPU Keras's backend runs on, or the CPU."""
+    if BACKEND == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "gpu":
+            return device.device_kind
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return details.get("device_name", "GPU")
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def backend_version():
+    if BACKEND == "jax":
+        import jax
+
+        return f"JAX {jax.__version__}"
+    import tensorflow as tf
+
+    return f"TensorFlow {tf.__version__}"
+
+
+def pipeline_rate(args):
+    """What `keras_robust.data.prepare_images` feeds (needs TensorFlow)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return None
+    from run import pipeline_throughput
+
+    return pipeline_throughput(
+        max(args.batches), count=256 if args.tiny else 8192, shape=args.shape
+    )
 
 
 def main(argv=None):
@@ -251,8 +308,8 @@ def main(argv=None):
         "--xla",
         nargs="+",
         type=lambda s: s == "on",
-        default=[True, False],
-        help="on and/or off",
+        default=[True, False] if BACKEND == "tensorflow" else [True],
+        help="on and/or off (on only with JAX)",
     )
     parser.add_argument(
         "--torch-variants",
@@ -278,12 +335,8 @@ def main(argv=None):
     except ImportError:
         torch = None
 
-    from run import pipeline_throughput
-
     # What the input pipeline (load_tfds's CIFAR training pipeline) can feed.
-    pipeline_rate = pipeline_throughput(
-        max(args.batches), count=256 if args.tiny else 8192, shape=args.shape
-    )
+    pipeline = pipeline_rate(args)
     start = time.perf_counter()
     results, skipped = [], []
     for config in plan(args, torch):
@@ -310,38 +363,53 @@ def main(argv=None):
         }
         print(json.dumps(row), flush=True)
         results.append(row)
+        write_results(args, command, torch, pipeline, start, results, skipped)
+    text = write_results(args, command, torch, pipeline, start, results, skipped)
+    print(text)
+    return results
 
-    device = device_name(torch)
+
+def write_results(args, command, torch, pipeline, start, results, skipped):
+    """Writes the results so far to `args.output` (`-`: none); its text."""
+    if pipeline is None:
+        pipeline_line = "not measured (it needs TensorFlow)"
+    else:
+        pipeline_line = (
+            f"{pipeline:.0f} images/s (batch {max(args.batches)}, "
+            f"{os.cpu_count()} CPU cores)"
+        )
     lines = [
         "# GPU benchmark: PGD-10 AT throughput\n",
         f"- Date: {datetime.date.today().isoformat()}",
-        f"- Device: {device}",
-        f"- Versions: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"- Device: {device_name()}",
+        f"- Versions: Keras {keras.__version__} on {backend_version()}, "
         f"keras-robust {kr.__version__}"
         + (f", torch {torch.__version__}" if torch is not None else ", no torch"),
-        f"- Command: `python benchmarks/gpu.py {' '.join(command)}`",
+        f"- Command: `KERAS_BACKEND={BACKEND} python benchmarks/gpu.py "
+        f"{' '.join(command)}`",
         f"- {args.steps} timed steps after warm-up, input {args.shape}, wall "
         f"time {time.perf_counter() - start:.0f} s",
-        f"- Input pipeline (`keras_robust.data.prepare_images` with the CIFAR "
-        f"augmentation, batch {max(args.batches)}, {os.cpu_count()} CPU cores): "
-        f"{pipeline_rate:.0f} images/s\n",
+        "- Input pipeline (`keras_robust.data.prepare_images` with the CIFAR "
+        f"augmentation): {pipeline_line}\n",
         "| framework | model | batch | precision | XLA | images/s |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
         value = r["images_per_s"] if r["error"] is None else f"failed: {r['error']}"
         xla = "—" if r["xla"] is None else ("on" if r["xla"] else "off")
+        framework = r["framework"]
+        if framework == "keras_robust":
+            framework = f"keras_robust ({BACKEND})"
         lines.append(
-            f"| {r['framework']} | {r['model']} | {r['batch']} | {r['precision']} "
+            f"| {framework} | {r['model']} | {r['batch']} | {r['precision']} "
             f"| {xla} | {value} |"
         )
     if skipped:
         lines.append(f"\nSkipped (over the {args.budget:.0f} s budget): {skipped}")
     text = "\n".join(lines) + "\n"
-    print(text)
     if args.output != "-":
         Path(args.output).write_text(text)
-    return results
+    return text
 
 
 if __name__ == "__main__":

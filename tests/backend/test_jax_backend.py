@@ -91,16 +91,18 @@ def fixed_start(objective):
 
 
 def adversarial(objective, attack_steps=3):
-    objective = fixed_start(objective)
+    # "adr": Madry's objective toward ADR's targets from an EMA teacher.
+    adr = objective == "adr"
     model = kr.AdversarialModel(
         small_cnn(),
         attack=kr.attacks.PGD(epsilon=8 / 255, steps=attack_steps, random_start=False),
-        objective=objective,
+        objective=fixed_start("madry" if adr else objective),
         eval_attack=None,
+        teacher=kr.training.EMA(decay=0.5) if adr else None,
     )
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-        loss=kr.losses.SoftTargetCrossentropy(),
+        loss=kr.losses.ADRLoss() if adr else kr.losses.SoftTargetCrossentropy(),
     )
     return model
 """
@@ -143,7 +145,7 @@ def test_training_runs_without_tensorflow(tmp_path):
     assert 0 <= out["logs"]["robust_accuracy"] <= out["logs"]["accuracy"] + 1e-6
 
 
-@pytest.mark.parametrize("objective", ["madry", "trades", "mart"])
+@pytest.mark.parametrize("objective", ["madry", "trades", "mart", "adr"])
 def test_a_training_step_equals_tensorflows(objective, tmp_path):
     namespace = {"keras": keras, "kr": kr, "np": np}
     exec(textwrap.dedent(MODEL), namespace)
@@ -154,7 +156,8 @@ def test_a_training_step_equals_tensorflows(objective, tmp_path):
     y = rng.integers(0, 10, 32)
     model.build((None, 8, 8, 3))
     initial = model.get_weights()
-    np.savez(tmp_path / "start.npz", x=x, y=y, *initial)
+    arrays = {f"arr_{i}": value for i, value in enumerate(initial)}
+    np.savez(tmp_path / "start.npz", x=x, y=y, **arrays)
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     expected = model.get_weights()
 
@@ -183,10 +186,10 @@ def test_a_training_step_equals_tensorflows(objective, tmp_path):
         error = np.linalg.norm(end[f"arr_{i}"] - want)
         assert error <= 0.01 * update + 1e-6, (i, error, update)
         changed += bool(update > 1e-4)
-    # The weights, the moving statistics and the step counter moved: all but
-    # the random generator's state (no draw), the schedules' horizon and the
-    # convolution's bias (the batch normalisation after it cancels it).
-    assert changed == len(initial) - 1 - 2
+    # The student's weights, moving statistics and step counter moved (all
+    # but the convolution's bias, which the batch normalisation after it
+    # cancels): 8 arrays, and the teacher's with ADR.
+    assert changed >= (15 if objective == "adr" else 8)
 
 
 def test_attacks_and_evaluation_run_on_the_current_weights(tmp_path):
@@ -268,3 +271,34 @@ def test_other_backends_are_refused_by_name(tmp_path):
     result = run_script("import keras_robust\n", tmp_path, backend="numpy")
     assert result.returncode != 0
     assert "Received: keras.backend.backend()='numpy'" in result.stderr
+
+
+def test_fit_refuses_bad_inputs_before_the_first_step(tmp_path):
+    result = run_script(
+        """
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(32, 8, 8, 3)).astype("float32")
+        y = rng.integers(0, 10, 32)
+        errors = []
+        for inputs, labels in [(x * 2, y), (x, y + 5)]:
+            model = kr.AdversarialModel(
+                keras.Sequential([
+                    keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                    keras.layers.Dense(10),
+                ]),
+                attack=kr.attacks.PGD(epsilon=8 / 255, steps=2),
+            )
+            model.compile(optimizer="sgd", loss=kr.losses.SoftTargetCrossentropy())
+            try:
+                model.fit(inputs, labels, epochs=1, verbose=0)
+            except ValueError as error:
+                errors.append(str(error))
+            errors.append(int(model.training_step.numpy()))
+        print(json.dumps(errors))
+        """,
+        tmp_path,
+    )
+    range_error, range_steps, label_error, label_steps = output_of(result)
+    assert "Argument `x` has values outside value_range=(0.0, 1.0)" in range_error
+    assert "Argument `y` must hold class labels" in label_error
+    assert range_steps == label_steps == 0

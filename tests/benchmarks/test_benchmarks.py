@@ -41,9 +41,37 @@ def test_gpu_script_runs_tiny_on_the_cpu(tmp_path):
     assert {r["precision"] for r in keras_rows} == {"fp32", "bf16"}
     assert all(r["error"] is None and r["images_per_s"] > 0 for r in rows)
     text = output.read_text()
-    assert "| keras_robust | resnet18 | 2 | bf16 | off |" in text
+    assert "| keras_robust (tensorflow) | resnet18 | 2 | bf16 | off |" in text
     assert "Device: CPU" in text
     assert "Input pipeline (`keras_robust.data.prepare_images`" in text
+
+
+def test_gpu_script_runs_tiny_on_jax_without_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    output = tmp_path / "gpu.md"
+    # TensorFlow blocked: the GPU machine's image has JAX but no TensorFlow.
+    script = (
+        "import runpy, sys\n"
+        "sys.modules['tensorflow'] = None\n"
+        "sys.path.insert(0, 'benchmarks')\n"
+        f"sys.argv = ['gpu.py', '--tiny', '--output', {str(output)!r}]\n"
+        "runpy.run_path('benchmarks/gpu.py', run_name='__main__')\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = output.read_text()
+    for precision in ("fp32", "bf16"):
+        assert f"| keras_robust (jax) | resnet18 | 2 | {precision} | on |" in text
+    assert "on JAX" in text and "failed" not in text
+    assert "not measured (it needs TensorFlow)" in text
 
 
 def test_benchmark_command_rewrites_its_results_file(tmp_path):
