@@ -29,27 +29,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
+from cnn import small_cnn  # noqa: E402
 
 EPSILON, STEP_SIZE, PGD_STEPS = 8 / 255, 2 / 255, 10
-
-
-def small_cnn(num_classes=10, batch_norm=keras.layers.BatchNormalization):
-    """A 4-conv CNN for 32x32x3 inputs in [0, 1], with BatchNorm (Keras's, or
-    `batch_norm`, e.g. `keras_robust.layers.BatchNormalization`)."""
-    layers = [keras.Input((32, 32, 3))]
-    for filters in (16, 32):
-        layers += [
-            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            batch_norm(),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-        ]
-    layers += [
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(num_classes),
-    ]
-    return keras.Sequential(layers)
 
 
 def synthetic_dataset(batch_size, num_batches, seed=0):

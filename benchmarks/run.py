@@ -26,6 +26,10 @@ Sections:
   turns them on unless TF_ENABLE_ONEDNN_OPTS is set; TensorFlow's default
   is off on CPUs without AVX-512 VNNI/BF16 or AMX). Skipped when torch is
   not installed (`pip install torch==2.13.0`, the CPU wheel).
+- `backends`: the PGD-10 AT `fit()` step on Keras's JAX backend against
+  TensorFlow's (graph mode and XLA), each in fresh processes pinned to one
+  CPU core, alternating (`benchmarks/backend_step.py`). Skipped when JAX
+  is not installed (`pip install -e ".[jax]"`).
 - `eval`: the standard evaluation (APGD-CE, APGD-T, Square, the sanity
   checks) on a digits MLP, cold (the first call in fresh processes, and the
   first after training in this one; tracing included) and warm,
@@ -70,7 +74,7 @@ import tensorflow as tf  # noqa: E402
 import keras_robust as kr  # noqa: E402
 
 EPSILON, STEP_SIZE = 8 / 255, 2 / 255
-SECTIONS = ("cost", "overhead", "torch", "eval", "pipeline", "memory")
+SECTIONS = ("cost", "overhead", "torch", "backends", "eval", "pipeline", "memory")
 
 
 def on_gpu():
@@ -428,6 +432,81 @@ def _torch_times_other_onednn(args, enabled):
         env=environment,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _backend_step_seconds(backend, xla, args):
+    """Seconds per step of `benchmarks/backend_step.py` in a fresh process."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "backend_step.py"),
+            "--batch-size",
+            str(args.batch_size),
+            "--steps",
+            str(args.steps),
+            "--xla",
+            "on" if xla else "off",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_step"]
+
+
+def section_backends(args):
+    title = "Backends: JAX and TensorFlow (PGD-10 AT step)"
+    try:
+        import jax
+    except ImportError:
+        return (
+            title,
+            'Skipped: JAX is not installed (`pip install -e ".[jax]"`).',
+            [],
+            [],
+        )
+    sides = {
+        "TensorFlow, graph mode": ("tensorflow", False),
+        "TensorFlow, XLA": ("tensorflow", True),
+        "JAX (XLA)": ("jax", True),
+    }
+    times = interleave(
+        {
+            name: lambda backend=backend, xla=xla: _backend_step_seconds(
+                backend, xla, args
+            )
+            for name, (backend, xla) in sides.items()
+        },
+        max(args.rounds // 2, 1),
+    )
+    reference = times["TensorFlow, graph mode"]
+    rows = []
+    for name in sides:
+        ratios = [t / r for t, r in zip(times[name], reference, strict=True)]
+        rows.append(
+            [
+                name,
+                f"{1000 * statistics.median(times[name]):.1f}",
+                f"**{statistics.median(ratios):.2f}**",
+                f"{min(ratios):.2f}–{max(ratios):.2f}",
+            ]
+        )
+    where = "wall time" if on_gpu() else "process CPU time, one core"
+    return (
+        title,
+        f"The CNN of the step benchmarks in PGD-10 AT `fit()`, batch "
+        f"{args.batch_size}, {args.steps} steps after a traced one, each side "
+        f"in a fresh process per round ({max(args.rounds // 2, 1)} rounds, "
+        f"alternating; {where}); JAX {jax.__version__}. The ratio is the "
+        "side's time over TensorFlow's graph mode, median of the per-round "
+        "ratios (`benchmarks/backend_step.py`).",
+        ["backend", "ms/step", "time ratio to TF graph", "per-round"],
+        rows,
+    )
 
 
 def section_torch(args):
@@ -887,6 +966,7 @@ RUNNERS = {
     "cost": section_cost,
     "overhead": section_overhead,
     "torch": section_torch,
+    "backends": section_backends,
     "eval": section_eval,
     "pipeline": section_pipeline,
     "memory": section_memory,
@@ -989,7 +1069,10 @@ def main(argv=None):
             "## GPU\n\nNot measured yet: `python benchmarks/gpu.py` (ResNet-18 "
             "and WRN-34-10 PGD-10 AT images/s with the PyTorch peer, under 8 "
             "minutes) writes `benchmarks/GPU_RESULTS.md` on a GPU machine, "
-            "and this command then includes it.\n"
+            "and this command then includes it. It runs on TensorFlow or, "
+            "with `KERAS_BACKEND=jax`, on JAX without TensorFlow "
+            "(`benchmarks/gpu_wheels.sh` prepares a machine that has JAX and "
+            "PyTorch but no Keras).\n"
         )
     parts.append(
         "Earlier measurements of the single scripts, with their analyses "
