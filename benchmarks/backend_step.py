@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from cnn import small_cnn  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
-from cnn import small_cnn  # noqa: E402
 
 EPSILON, STEP_SIZE = 8 / 255, 2 / 255
 
