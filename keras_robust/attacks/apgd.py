@@ -356,7 +356,7 @@ class APGD(GradientAttack):
         if num_runs == 1:
             _, state = run_once(0, state)
         else:
-            _, state = ops.while_loop(
+            _, state = backend.while_loop(
                 lambda run, state: (
                     (run < num_runs) & ops.any(ops.logical_not(state[2]))
                 ),
@@ -676,7 +676,7 @@ class APGD(GradientAttack):
             for i in range(self.steps):
                 state = step(i, state)
         else:
-            state = ops.fori_loop(0, self.steps, step, state)
+            state = backend.fori_loop(0, self.steps, step, state)
         return state[4], state[6], state[11], state[12]
 
     def get_config(self):

@@ -459,7 +459,7 @@ class GradientAttack(Attack):
             for i in range(self.steps):
                 x_adv = step(i, x_adv)
         else:
-            x_adv = ops.fori_loop(0, self.steps, step, x_adv)
+            x_adv = backend.fori_loop(0, self.steps, step, x_adv)
         return x_adv
 
     def get_config(self):

@@ -443,7 +443,7 @@ class Square(Attack):
             x_best = backend.select(accepted, candidate, x_best)
             return i + 1, x_best, margin_min, loss_min
 
-        _, x_best, _, _ = ops.while_loop(
+        _, x_best, _, _ = backend.while_loop(
             condition,
             body,
             (

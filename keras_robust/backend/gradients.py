@@ -3,6 +3,7 @@
 import functools
 
 import tensorflow as tf
+from keras import ops
 
 from keras_robust.backend.checks import concrete_values
 from keras_robust.backend.common import (
@@ -194,3 +195,14 @@ def loss_and_gradients(loss_fn, variables, scale=None):
 def creation_scope(model):
     """The scope in which to create variables that belong to `model`."""
     return model.distribute_strategy.scope()
+
+
+def fori_loop(lower, upper, body, init_val):
+    """`keras.ops.fori_loop` (a body that assigns variables needs nothing
+    more on TensorFlow; the JAX backend carries them through the loop)."""
+    return ops.fori_loop(lower, upper, body, init_val)
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """`keras.ops.while_loop` (see `fori_loop`)."""
+    return ops.while_loop(cond, body, loop_vars, maximum_iterations)

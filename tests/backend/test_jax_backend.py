@@ -108,16 +108,19 @@ def adversarial(objective, attack_steps=3):
 """
 
 
-def test_training_runs_without_tensorflow(tmp_path):
+@pytest.mark.parametrize(
+    "attack",
+    # APGD-25 in train mode: a loop whose passes update the moving statistics.
+    ["kr.attacks.PGD(epsilon=8 / 255, steps=3)", "kr.attacks.APGD(8 / 255, steps=25)"],
+)
+def test_training_runs_without_tensorflow(attack, tmp_path):
     result = run_script(
-        """
+        f"""
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(0)
         x = rng.uniform(size=(64, 8, 8, 3)).astype("float32")
         y = rng.integers(0, 10, 64)
-        model = kr.AdversarialModel(
-            small_cnn(), attack=kr.attacks.PGD(epsilon=8 / 255, steps=3)
-        )
+        model = kr.AdversarialModel(small_cnn(), attack={attack})
         model.compile(
             optimizer="sgd",
             loss=kr.losses.SoftTargetCrossentropy(),
@@ -128,12 +131,12 @@ def test_training_runs_without_tensorflow(tmp_path):
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
         moved = float(np.abs(np.asarray(bn.moving_mean) - before).max())
         logs = model.evaluate(x, y, verbose=0, return_dict=True)
-        print(json.dumps({
+        print(json.dumps({{
             "steps": int(model.training_step.numpy()),
             "moved": moved,
             "loss": history.history["loss"],
-            "logs": {k: float(v) for k, v in logs.items()},
-        }))
+            "logs": {{k: float(v) for k, v in logs.items()}},
+        }}))
         """,
         tmp_path,
         definitions=MODEL,
@@ -145,12 +148,17 @@ def test_training_runs_without_tensorflow(tmp_path):
     assert 0 <= out["logs"]["robust_accuracy"] <= out["logs"]["accuracy"] + 1e-6
 
 
-@pytest.mark.parametrize("objective", ["madry", "trades", "mart", "adr"])
-def test_a_training_step_equals_tensorflows(objective, tmp_path):
+@pytest.mark.parametrize(
+    "objective, steps",
+    # 25 steps: PGD loops instead of unrolling, carrying the moving
+    # statistics that its train-mode passes update through the loop.
+    [("madry", 3), ("madry", 25), ("trades", 3), ("mart", 3), ("adr", 3)],
+)
+def test_a_training_step_equals_tensorflows(objective, steps, tmp_path):
     namespace = {"keras": keras, "kr": kr, "np": np}
     exec(textwrap.dedent(MODEL), namespace)
     keras.utils.set_random_seed(1)
-    model = namespace["adversarial"](objective)
+    model = namespace["adversarial"](objective, steps)
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(32, 8, 8, 3)).astype("float32")
     y = rng.integers(0, 10, 32)
@@ -164,7 +172,7 @@ def test_a_training_step_equals_tensorflows(objective, tmp_path):
     result = run_script(
         f"""
         data = np.load("start.npz")
-        model = adversarial({objective!r})
+        model = adversarial({objective!r}, {steps})
         model.build((None, 8, 8, 3))
         model.set_weights([data[f"arr_{{i}}"] for i in range({len(initial)})])
         model.fit(data["x"], data["y"], batch_size=16, epochs=1, shuffle=False,

@@ -7,6 +7,7 @@ from keras_robust.backend.jax.gradients import (
     compile_batch_function,
     compile_function,
     creation_scope,
+    fori_loop,
     in_xla_context,
     loss_and_gradients,
     num_replicas_in_sync,
@@ -14,6 +15,7 @@ from keras_robust.backend.jax.gradients import (
     unscale_loss_for_distribution,
     value_and_input_gradient,
     value_and_input_vjp,
+    while_loop,
 )
 from keras_robust.backend.jax.normalization import (
     can_fuse_batch_norm,
@@ -42,6 +44,7 @@ __all__ = [
     "creation_scope",
     "distribution_safe_logs",
     "first_local_value",
+    "fori_loop",
     "gather",
     "in_multi_worker_mode",
     "in_xla_context",
@@ -54,4 +57,5 @@ __all__ = [
     "update_loss_metric",
     "value_and_input_gradient",
     "value_and_input_vjp",
+    "while_loop",
 ]

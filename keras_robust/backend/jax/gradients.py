@@ -18,6 +18,7 @@ import jax
 import keras
 import numpy as np
 from jax import numpy as jnp
+from keras import ops
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from keras_robust.backend.common import check_range_values
@@ -235,3 +236,86 @@ def unscale_loss_for_distribution(loss):
 def creation_scope(model):
     """No scope is needed to create a model's variables on JAX."""
     return contextlib.nullcontext()
+
+
+def _current_value(variable):
+    """The value `variable` reads now: the enclosing scope's, or its own."""
+    scope = get_stateless_scope()
+    value = None if scope is None else scope.get_current_value(variable)
+    return variable.value if value is None else value
+
+
+def _assigned_by(fn):
+    """The variables `fn()` assigns, found by tracing it once abstractly."""
+    assigned = {}
+
+    def probe():
+        with RecordingScope() as scope:
+            fn()
+        assigned.update(scope.assigned)
+
+    jax.eval_shape(probe)
+    return list(assigned.values())
+
+
+def _run_on_values(fn, variables, values):
+    """`fn()` with `variables` reading `values`; `(output, their new values)`."""
+    with RecordingScope(zip(variables, values, strict=True)) as scope:
+        output = fn()
+    known = {id(variable) for variable in variables}
+    stray = [v.path for v in scope.assigned.values() if id(v) not in known]
+    if stray:
+        raise RuntimeError(
+            "A loop body assigned variables it did not assign when first "
+            f"traced. Received: assignments to {stray}"
+        )
+    return output, [scope.get_current_value(variable) for variable in variables]
+
+
+def fori_loop(lower, upper, body, init_val):
+    """`keras.ops.fori_loop` whose body may assign variables.
+
+    A JAX loop cannot assign a variable from inside (the value would leak
+    out of the loop's trace): the variables the body assigns (such as
+    BatchNormalization's moving statistics, in an attack run in train mode)
+    are carried through the loop and assigned once it ends.
+    """
+    variables = _assigned_by(lambda: body(lower, init_val))
+    if not variables:
+        return ops.fori_loop(lower, upper, body, init_val)
+
+    def carried(i, state):
+        value, values = state
+        return _run_on_values(lambda: body(i, value), variables, values)
+
+    values = [_current_value(variable) for variable in variables]
+    value, values = ops.fori_loop(lower, upper, carried, (init_val, values))
+    _assign(variables, values)
+    return value
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """`keras.ops.while_loop` whose body may assign variables (see
+    `fori_loop`)."""
+    is_tuple = isinstance(loop_vars, (tuple, list))
+    initial = tuple(loop_vars) if is_tuple else (loop_vars,)
+    variables = _assigned_by(lambda: body(*initial))
+    if not variables:
+        return ops.while_loop(cond, body, loop_vars, maximum_iterations)
+
+    def carried_cond(*args):
+        *state, values = args
+        return _run_on_values(lambda: cond(*state), variables, values)[0]
+
+    def carried_body(*args):
+        *state, values = args
+        outputs, values = _run_on_values(lambda: body(*state), variables, values)
+        outputs = tuple(outputs) if is_tuple else (outputs,)
+        return (*outputs, values)
+
+    values = [_current_value(variable) for variable in variables]
+    *outputs, values = ops.while_loop(
+        carried_cond, carried_body, (*initial, values), maximum_iterations
+    )
+    _assign(variables, values)
+    return tuple(outputs) if is_tuple else outputs[0]
