@@ -227,6 +227,15 @@ def test_attacks_and_evaluation_run_on_the_current_weights(tmp_path):
             "distance": float(np.abs(adversarial - x).max()),
             "low": float(adversarial.min()), "high": float(adversarial.max()),
         }
+        # Unseeded calls draw new random starts (the generator advances).
+        random_pgd = kr.attacks.PGD(epsilon=0.1, steps=1)
+        out["unseeded_differ"] = bool(
+            np.any(random_pgd(model, x, y) != random_pgd(model, x, y))
+        )
+        # Seeded calls repeat.
+        out["seeded_equal"] = bool(
+            np.all(random_pgd(model, x, y, seed=3) == random_pgd(model, x, y, seed=3))
+        )
         # New weights in the same model: the cached function must see them.
         expected = attack(other, x, y)
         model.set_weights(other.get_weights())
@@ -248,8 +257,47 @@ def test_attacks_and_evaluation_run_on_the_current_weights(tmp_path):
     assert out["distance"] <= 0.1 + 1e-6
     assert 0.0 <= out["low"] and out["high"] <= 1.0
     assert out["same_as_fresh"] == 0.0
+    assert out["unseeded_differ"] and out["seeded_equal"]
     assert out["square_distance"] <= 0.1 + 1e-6
     assert out["worst"] <= out["clean_after"]
+
+
+def test_an_attack_in_train_mode_updates_the_moving_statistics(tmp_path):
+    result = run_script(
+        """
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).uniform(size=(32, 6, 6, 1)).astype("float32")
+        y = np.arange(32) % 4
+        model = keras.Sequential([
+            keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
+            keras.layers.BatchNormalization(), keras.layers.Dense(4),
+        ])
+        mean = model.layers[2].moving_mean
+        out = {}
+        for steps in (3, 25):  # unrolled, and a loop
+            attack = kr.attacks.PGD(epsilon=0.1, steps=steps, random_start=False)
+            before = np.asarray(mean).copy()
+            attack(model, x, y, training=False)
+            out[f"eval_{steps}"] = float(np.abs(np.asarray(mean) - before).max())
+            attack(model, x, y, training=True)
+            after = np.asarray(mean)
+            # Momentum 0.99 from zero: each train-mode pass moves the mean
+            # 1% of the way to the batch mean; 1 - 0.99**steps of the way.
+            batch_mean = np.asarray(model.layers[1](model.layers[0](x))).mean(0)
+            out[f"fraction_{steps}"] = float(
+                np.median((after - before) / (batch_mean - before))
+            )
+            mean.assign(np.zeros_like(after))
+        print(json.dumps(out))
+        """,
+        tmp_path,
+    )
+    out = output_of(result)
+    for steps in (3, 25):
+        assert out[f"eval_{steps}"] == 0.0
+        # One pass per attack step (the gradient's forward pass); the attacked
+        # batches' means differ a little from the clean one's.
+        assert out[f"fraction_{steps}"] == pytest.approx(1 - 0.99**steps, rel=0.05)
 
 
 def test_a_step_that_assigns_a_variable_outside_the_state_fails(tmp_path):

@@ -61,15 +61,15 @@ def stateful_function(fn, variables=()):
 
     The returned function runs `fn` in a `RecordingScope` where
     `variables` read `values`, and returns `(outputs, assigned)`:
-    `assigned` holds the values `fn` assigned to other variables, and
-    `returned.assigned_variables` (set when it runs) names them, in order.
+    `assigned` holds the values `fn` assigned to any variable (of
+    `variables` or not), and `returned.assigned_variables` (set when it
+    runs) names them, in order.
     """
 
     def pure(values, *args):
         with RecordingScope(zip(variables, values, strict=True)) as scope:
             outputs = fn(*args)
-        skip = {id(v) for v in variables}
-        updates = [(v, value) for v, value in scope.updates() if id(v) not in skip]
+        updates = scope.updates()
         pure.assigned_variables = [v for v, _ in updates]
         return outputs, [value for _, value in updates]
 
