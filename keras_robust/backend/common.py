@@ -2,6 +2,36 @@
 
 import numpy as np
 
+# What every backend offers (its modules' `__all__`): code outside
+# `keras_robust.backend` reaches the backends through these names only.
+NAMES = (
+    "can_fuse_batch_norm",
+    "check_in_value_range",
+    "check_labels_in_range",
+    "compile_batch_function",
+    "compile_function",
+    "concrete_values",
+    "creation_scope",
+    "distribution_safe_logs",
+    "first_local_value",
+    "fori_loop",
+    "fused_batch_norm",
+    "gather",
+    "in_multi_worker_mode",
+    "in_xla_context",
+    "loss_and_gradients",
+    "num_replicas_in_sync",
+    "random",
+    "scale_loss_for_distribution",
+    "select",
+    "TrainerMixin",
+    "unscale_loss_for_distribution",
+    "update_loss_metric",
+    "value_and_input_gradient",
+    "value_and_input_vjp",
+    "while_loop",
+)
+
 RANGE_ADVICE = (
     "Scale the inputs into the attack's value_range (for images: [0, 1] "
     "floats, e.g. `x.astype('float32') / 255`, with normalisation inside "

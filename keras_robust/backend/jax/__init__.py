@@ -1,8 +1,9 @@
 """The JAX backend's mechanics: the names of the TensorFlow backend's."""
 
-from keras_robust.backend.jax import random
-from keras_robust.backend.jax.checks import check_labels_in_range, concrete_values
-from keras_robust.backend.jax.gradients import (
+from keras_robust.backend.common import NAMES
+from keras_robust.backend.jax import random  # noqa: F401
+from keras_robust.backend.jax.checks import check_labels_in_range, concrete_values  # noqa: F401
+from keras_robust.backend.jax.gradients import (  # noqa: F401 (re-exported: NAMES)
     check_in_value_range,
     compile_batch_function,
     compile_function,
@@ -17,13 +18,12 @@ from keras_robust.backend.jax.gradients import (
     value_and_input_vjp,
     while_loop,
 )
-from keras_robust.backend.jax.normalization import (
+from keras_robust.backend.jax.normalization import (  # noqa: F401 (re-exported: NAMES)
     can_fuse_batch_norm,
     fused_batch_norm,
 )
-from keras_robust.backend.jax.selection import gather, select
-from keras_robust.backend.jax.trainer import (
-    MultiWorkerBuildMixin,
+from keras_robust.backend.jax.selection import gather, select  # noqa: F401
+from keras_robust.backend.jax.trainer import (  # noqa: F401 (re-exported: NAMES)
     TrainerMixin,
     distribution_safe_logs,
     first_local_value,
@@ -31,31 +31,4 @@ from keras_robust.backend.jax.trainer import (
     update_loss_metric,
 )
 
-__all__ = [
-    "can_fuse_batch_norm",
-    "fused_batch_norm",
-    "MultiWorkerBuildMixin",
-    "TrainerMixin",
-    "check_in_value_range",
-    "check_labels_in_range",
-    "compile_batch_function",
-    "compile_function",
-    "concrete_values",
-    "creation_scope",
-    "distribution_safe_logs",
-    "first_local_value",
-    "fori_loop",
-    "gather",
-    "in_multi_worker_mode",
-    "in_xla_context",
-    "loss_and_gradients",
-    "num_replicas_in_sync",
-    "random",
-    "scale_loss_for_distribution",
-    "select",
-    "unscale_loss_for_distribution",
-    "update_loss_metric",
-    "value_and_input_gradient",
-    "value_and_input_vjp",
-    "while_loop",
-]
+__all__ = list(NAMES)

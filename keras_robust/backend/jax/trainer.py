@@ -28,10 +28,6 @@ def update_loss_metric(model, loss, batch_size):
             metric.update_state(loss, sample_weight=batch_size)
 
 
-class MultiWorkerBuildMixin:
-    """Nothing to work around on JAX (see the TensorFlow backend's mixin)."""
-
-
 class TrainerMixin:
     """Keras's JAX `train_step(state, data)`, from a step on the variables.
 
