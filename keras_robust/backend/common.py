@@ -5,6 +5,7 @@ import numpy as np
 # What every backend offers (its modules' `__all__`): code outside
 # `keras_robust.backend` reaches the backends through these names only.
 NAMES = (
+    "apply_gradients",
     "can_fuse_batch_norm",
     "check_in_value_range",
     "check_labels_in_range",

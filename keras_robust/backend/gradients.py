@@ -197,6 +197,12 @@ def creation_scope(model):
     return model.distribute_strategy.scope()
 
 
+def apply_gradients(optimizer, gradients, variables):
+    """`optimizer.apply(gradients, variables)` (the JAX backend goes through
+    the optimizer's `stateless_apply`)."""
+    optimizer.apply(gradients, variables)
+
+
 def fori_loop(lower, upper, body, init_val):
     """`keras.ops.fori_loop` (a body that assigns variables needs nothing
     more on TensorFlow; the JAX backend carries them through the loop)."""

@@ -4,6 +4,7 @@ from keras_robust.backend import random  # noqa: F401
 from keras_robust.backend.checks import check_labels_in_range, concrete_values  # noqa: F401
 from keras_robust.backend.common import NAMES
 from keras_robust.backend.gradients import (  # noqa: F401 (re-exported: NAMES)
+    apply_gradients,
     check_in_value_range,
     compile_batch_function,
     compile_function,

@@ -503,7 +503,7 @@ class AdversarialModel(backend.TrainerMixin, keras.Model):
         loss, output, gradients = self.gradient_hook(
             self, objective_loss, self.trainable_variables
         )
-        self.optimizer.apply(gradients, self.trainable_variables)
+        backend.apply_gradients(self.optimizer, gradients, self.trainable_variables)
         if self.teacher_role is not None:
             self.teacher_role.update(self.base_model)
         self.training_step.assign_add(1)

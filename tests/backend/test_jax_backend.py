@@ -358,3 +358,47 @@ def test_fit_refuses_bad_inputs_before_the_first_step(tmp_path):
     assert "Argument `x` has values outside value_range=(0.0, 1.0)" in range_error
     assert "Argument `y` must hold class labels" in label_error
     assert range_steps == label_steps == 0
+
+
+def test_mixed_float16_skips_a_step_whose_scaled_gradients_overflow(tmp_path):
+    # LossScaleOptimizer chooses inside the step whether to apply it: its
+    # stateless path on JAX.
+    result = run_script(
+        """
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(16, 8, 8, 3)).astype("float32")
+        y = rng.integers(0, 10, 16)
+        out = {}
+        for scale in (2.0**40, 2.0**10):
+            keras.utils.set_random_seed(0)
+            model = kr.AdversarialModel(
+                small_cnn(), attack=kr.attacks.PGD(epsilon=8 / 255, steps=2)
+            )
+            optimizer = keras.optimizers.LossScaleOptimizer(
+                keras.optimizers.SGD(0.1), initial_scale=scale
+            )
+            model.compile(optimizer=optimizer, loss=kr.losses.SoftTargetCrossentropy())
+            model.build((None, 8, 8, 3))
+            before = [np.asarray(w).copy() for w in model.trainable_weights]
+            model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+            out[str(scale)] = {
+                "moved": max(
+                    float(np.abs(np.asarray(w) - b).max())
+                    for w, b in zip(model.trainable_weights, before)
+                ),
+                "scale": float(np.asarray(optimizer.dynamic_scale)),
+                "steps": int(model.training_step.numpy()),
+            }
+        print(json.dumps(out))
+        """,
+        tmp_path,
+        definitions=MODEL,
+    )
+    out = output_of(result)
+    overflow, normal = out[str(2.0**40)], out[str(2.0**10)]
+    # Overflow: the update is skipped and the scale halved.
+    assert overflow["moved"] == 0.0 and overflow["scale"] == 2.0**39
+    # Finite: the update is applied at the same scale.
+    assert normal["moved"] > 0.0 and normal["scale"] == 2.0**10
+    assert overflow["steps"] == normal["steps"] == 1

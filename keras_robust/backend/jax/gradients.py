@@ -154,6 +154,24 @@ def loss_and_gradients(loss_fn, variables, scale=None):
     return loss, outputs, gradients
 
 
+def apply_gradients(optimizer, gradients, variables):
+    """`optimizer.apply(gradients, variables)`, through `stateless_apply`.
+
+    An optimizer's stateful `apply` may assign variables inside a
+    conditional (`LossScaleOptimizer` skips a step whose gradients are not
+    finite), which a JAX trace cannot do; its `stateless_apply`, what
+    Keras's own JAX step calls, returns the new values instead.
+    """
+    variables = list(variables)
+    optimizer_values = [_current_value(v) for v in optimizer.variables]
+    values = [_current_value(v) for v in variables]
+    new_values, new_optimizer_values = optimizer.stateless_apply(
+        optimizer_values, gradients, values
+    )
+    _assign(variables, new_values)
+    _assign(optimizer.variables, new_optimizer_values)
+
+
 def check_in_value_range(x, value_range, name="x"):
     """Checks that inputs are finite and inside `value_range` (a small tolerance).
 
