@@ -402,3 +402,43 @@ def test_mixed_float16_skips_a_step_whose_scaled_gradients_overflow(tmp_path):
     # Finite: the update is applied at the same scale.
     assert normal["moved"] > 0.0 and normal["scale"] == 2.0**10
     assert overflow["steps"] == normal["steps"] == 1
+
+
+def _standalone_losses():
+    """The losses that run outside `AdversarialModel`, built with defaults."""
+    names = []
+    for name in kr.losses.__all__:
+        cls = getattr(kr.losses, name)
+        is_loss = isinstance(cls, type) and issubclass(cls, keras.losses.Loss)
+        if is_loss and name not in ("RobustLoss", "ADRLoss"):
+            names.append(name)
+    return names
+
+
+def test_every_loss_equals_its_tensorflow_value(tmp_path):
+    rng = np.random.default_rng(0)
+    logits = (3 * rng.normal(size=(32, 10))).astype("float32")
+    labels = rng.integers(0, 10, 32)
+    weights = rng.uniform(size=32).astype("float32")
+    np.savez(tmp_path / "inputs.npz", logits=logits, labels=labels, weights=weights)
+    names = _standalone_losses()
+    assert len(names) >= 10
+    expected = {
+        name: float(getattr(kr.losses, name)()(labels, logits, sample_weight=weights))
+        for name in names
+    }
+    result = run_script(
+        f"""
+        data = np.load("inputs.npz")
+        print(json.dumps({{
+            name: float(getattr(kr.losses, name)()(
+                data["labels"], data["logits"], sample_weight=data["weights"]
+            ))
+            for name in {names!r}
+        }}))
+        """,
+        tmp_path,
+    )
+    got = output_of(result)
+    for name in names:
+        assert got[name] == pytest.approx(expected[name], rel=1e-5), name
