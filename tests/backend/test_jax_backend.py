@@ -36,10 +36,13 @@ assert keras.backend.backend() == "jax"
 """
 
 
-def run_script(body, tmp_path, backend="jax", definitions=""):
-    """Runs `PRELUDE + definitions + body` in a child process."""
+def run_script(body, tmp_path, backend="jax", definitions="", tensorflow=False):
+    """Runs `PRELUDE + definitions + body` in a child process (TensorFlow
+    importable only with `tensorflow=True`)."""
     script = tmp_path / "script.py"
     prelude = PRELUDE if backend == "jax" else ""
+    if tensorflow:
+        prelude = prelude.replace('sys.modules["tensorflow"] = None\n', "")
     script.write_text(prelude + definitions + textwrap.dedent(body))
     env = {
         **os.environ,
@@ -442,3 +445,35 @@ def test_every_loss_equals_its_tensorflow_value(tmp_path):
     got = output_of(result)
     for name in names:
         assert got[name] == pytest.approx(expected[name], rel=1e-5), name
+
+
+def test_tf_data_pipelines_feed_training_on_jax(tmp_path):
+    result = run_script(
+        """
+        import tensorflow as tf
+
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, size=(64, 8, 8, 3)).astype("uint8")
+        y = rng.integers(0, 10, 64)
+        data = kr.data.prepare_images(
+            tf.data.Dataset.from_tensor_slices((x, y)), batch_size=16, training=True
+        )
+        model = kr.AdversarialModel(
+            keras.Sequential([
+                keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(10)
+            ]),
+            attack=kr.attacks.PGD(epsilon=8 / 255, steps=2),
+        )
+        model.compile(optimizer="sgd", loss=kr.losses.SoftTargetCrossentropy())
+        history = model.fit(data, epochs=2, verbose=0)
+        print(json.dumps({
+            "steps": int(model.training_step.numpy()),
+            "loss": history.history["loss"],
+        }))
+        """,
+        tmp_path,
+        tensorflow=True,
+    )
+    out = output_of(result)
+    assert out["steps"] == 8
+    assert all(np.isfinite(out["loss"]))
