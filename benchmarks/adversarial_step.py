@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from cnn import small_cnn  # noqa: E402
+from shared import small_cnn  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
 

@@ -25,11 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from cnn import small_cnn  # noqa: E402
-
-import keras_robust as kr  # noqa: E402
-
-EPSILON, STEP_SIZE = 8 / 255, 2 / 255
+from shared import pgd10_at, small_cnn  # noqa: E402
 
 
 def on_gpu(backend):
@@ -62,17 +58,7 @@ def main(argv=None):
     xla = backend == "jax" or args.xla == "on"
 
     keras.utils.set_random_seed(0)
-    model = kr.AdversarialModel(
-        small_cnn(),
-        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
-        eval_attack=None,
-        clean_metrics=False,
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=kr.losses.SoftTargetCrossentropy(),
-        jit_compile=xla,
-    )
+    model = pgd10_at(small_cnn(), xla)
     rng = np.random.default_rng(0)
     count = args.batch_size * args.steps
     x = rng.uniform(size=(count, 32, 32, 3)).astype("float32")

@@ -43,12 +43,13 @@ os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from shared import EPSILON, STEP_SIZE, pgd10_at  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
-EPSILON, STEP_SIZE, PGD_STEPS = 8 / 255, 2 / 255, 10
+PGD_STEPS = 10
 
 
 def synthetic(batch_size, shape, count=4, seed=0):
@@ -66,18 +67,10 @@ def keras_throughput(name, batch_size, precision, xla, args):
     try:
         keras.utils.set_random_seed(0)
         base = kr.models.get(name, num_classes=10, input_shape=args.shape)
-        model = kr.AdversarialModel(
+        model = pgd10_at(
             base,
-            attack=kr.attacks.PGD(
-                epsilon=EPSILON, step_size=STEP_SIZE, steps=PGD_STEPS
-            ),
-            eval_attack=None,
-            clean_metrics=False,
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-            loss=kr.losses.SoftTargetCrossentropy(),
-            jit_compile=xla,
+            xla,
+            learning_rate=0.1,
             steps_per_execution=args.steps_per_execution,
         )
         warmup = max(args.steps_per_execution, 2 if not args.tiny else 1)

@@ -69,11 +69,12 @@ sys.path.insert(0, str(HERE))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import shared  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from shared import EPSILON, STEP_SIZE  # noqa: E402
 
 import keras_robust as kr  # noqa: E402
 
-EPSILON, STEP_SIZE = 8 / 255, 2 / 255
 SECTIONS = ("cost", "overhead", "torch", "backends", "eval", "pipeline", "memory")
 
 
@@ -118,21 +119,8 @@ def fit_seconds(model, x, y, steps, batch_size, callbacks=None):
 
 
 def pgd10_at(base, args, **compile_options):
-    """`base` in PGD-10 adversarial training (L∞ ε 8/255, step 2/255) with
-    SGD and momentum, compiled as `--xla` says."""
-    model = kr.AdversarialModel(
-        base,
-        attack=kr.attacks.PGD(epsilon=EPSILON, step_size=STEP_SIZE, steps=10),
-        eval_attack=None,
-        clean_metrics=False,
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=kr.losses.SoftTargetCrossentropy(),
-        jit_compile=args.xla,
-        **compile_options,
-    )
-    return model
+    """`shared.pgd10_at`, compiled as `--xla` says."""
+    return shared.pgd10_at(base, args.xla, **compile_options)
 
 
 def interleave(sides, rounds):

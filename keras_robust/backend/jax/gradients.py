@@ -146,7 +146,7 @@ def loss_and_gradients(loss_fn, variables, scale=None):
         return scaled_loss, (loss, outputs, assigned)
 
     pure = stateful_function(loss_fn, variables)
-    values = [variable.value for variable in variables]
+    values = [_current_value(variable) for variable in variables]
     (_, (loss, outputs, assigned)), gradients = jax.value_and_grad(
         scaled, has_aux=True
     )(values)
