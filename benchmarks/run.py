@@ -18,7 +18,10 @@ Sections:
   loop of the same math (target ≤ 1.10×), and ADR against plain PGD-AT
   (target ≤ 1.05×, on top of the teacher's forward pass). Each round is
   one `fit()` call, so its fixed cost (callbacks, the epoch's iterator;
-  about 20 ms) is spread over the round's steps.
+  about 20 ms) is spread over the round's steps. With JAX installed, also
+  `AdversarialModel.fit` on Keras's JAX backend against a hand-written
+  `jax.jit` step of the same math, in a fresh process
+  (`benchmarks/jax_overhead.py`; target ≤ 1.10×).
 - `torch`: the same PGD-10 AT step in PyTorch eager (same CNN, batches,
   attack and SGD), interleaved with ours; the speed-up is PyTorch's time
   over ours (target ≥ 1.2×). On a CPU, ours also with TensorFlow's oneDNN
@@ -241,6 +244,34 @@ def steps_per_execution(args, steps=8):
     }
 
 
+def _jax_overhead(args):
+    """`benchmarks/jax_overhead.py` in a fresh process on Keras's JAX backend
+    (its JSON line), or None when JAX is not installed."""
+    import importlib.util
+    import json
+    import subprocess
+
+    if importlib.util.find_spec("jax") is None:
+        return None
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "jax_overhead.py"),
+            "--batch-size",
+            str(args.batch_size),
+            "--steps",
+            str(args.steps),
+            "--rounds",
+            str(args.rounds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def section_overhead(args):
     import adr_overhead
     import adversarial_step
@@ -251,6 +282,7 @@ def section_overhead(args):
     fit_vs_loop = adversarial_step.run(args.xla, True, options)
     adr = adr_overhead.run(args.xla, options)
     per_call = steps_per_execution(args, steps=2 if args.quick else 8)
+    jax_fit = _jax_overhead(args)
     rows = [
         [
             "AdversarialModel.fit vs hand-written loop (PGD-10 AT)",
@@ -274,11 +306,29 @@ def section_overhead(args):
             "(identical results: tested)",
         ],
     ]
+    if jax_fit is not None:
+        rows.append(
+            [
+                "AdversarialModel.fit vs hand-written loop on JAX (PGD-10 AT)",
+                f"{jax_fit['ours_ms_per_step']}",
+                f"{jax_fit['hand_ms_per_step']}",
+                f"**{jax_fit['ratio']:.3f}**",
+                "≤ 1.10",
+            ]
+        )
+    jax_note = (
+        f" On JAX {jax_fit['jax']}, a fresh process against a hand-written "
+        "`jax.jit` step (`benchmarks/jax_overhead.py`)."
+        if jax_fit is not None
+        else " The JAX row is skipped: JAX is not installed "
+        '(`pip install -e ".[jax]"`).'
+    )
     return (
         "Framework overhead",
         "Process CPU time (wall time on a GPU), interleaved, median per-round "
         "ratio (the scripts "
-        "`benchmarks/adversarial_step.py` and `benchmarks/adr_overhead.py`).",
+        "`benchmarks/adversarial_step.py` and `benchmarks/adr_overhead.py`)."
+        + jax_note,
         ["comparison", "ours ms/step", "reference ms/step", "ratio", "target"],
         rows,
     )

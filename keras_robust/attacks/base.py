@@ -20,10 +20,11 @@ from keras_robust.validation import (
 )
 
 NORMS = ("linf", "l2")
-# Attacks of at most this many steps are unrolled at trace time: under XLA a
-# while loop around a network's forward/backward pass ran about 4x slower
-# than the unrolled steps (benchmarks/RESULTS.md); longer attacks use a
-# while loop to bound the graph size.
+# Attacks of at most this many steps are unrolled at trace time: under XLA
+# (TensorFlow's and JAX's, on a CPU) a while loop around a network's
+# forward/backward pass ran about 4x slower than the unrolled steps
+# (benchmarks/NOTES.md); longer attacks use a while loop to bound the graph
+# size.
 UNROLL_MAX_STEPS = 20
 # Guards the L2 normalisation of a zero vector.
 _TINY = 1e-12

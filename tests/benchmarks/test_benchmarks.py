@@ -106,3 +106,29 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
     # The EMA teacher is one copy of the student's weights.
     assert "(1.00×)" in text
     assert "Command: `python -m benchmarks --quick" in text
+
+
+def test_jax_overhead_script_runs_tiny():
+    pytest.importorskip("jax")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/jax_overhead.py",
+            "--batch-size",
+            "8",
+            "--steps",
+            "1",
+            "--rounds",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["device"] == "cpu"
+    assert result["ours_ms_per_step"] > 0 and result["hand_ms_per_step"] > 0
+    assert len(result["ratios_per_round"]) == 1
