@@ -543,3 +543,53 @@ def test_attacks_without_randomness_equal_tensorflows(tmp_path):
         distance = np.abs(got - expected).reshape(len(x), -1).max(axis=1)
         assert np.mean(distance <= 1e-5) >= 0.95, (name, np.sort(distance)[-5:])
         assert abs(accuracy(got) - accuracy(expected)) <= 2 / len(x), name
+
+
+def test_importing_every_module_keeps_the_jax_backend(tmp_path):
+    # Doctest and documentation tools import every module by its full name,
+    # TensorFlow's backend modules included: that must not replace a name
+    # the package re-exports from JAX's (`keras_robust.backend.random` was
+    # once TensorFlow's module, and training with a random start then
+    # failed inside the compiled step).
+    result = run_script(
+        """
+        import importlib, pkgutil
+        modules = [
+            info.name
+            for info in pkgutil.walk_packages(kr.__path__, "keras_robust.")
+            if not info.name.endswith(".__main__")
+        ]
+        for name in modules:
+            importlib.import_module(name)
+        assert "keras_robust.backend.tensorflow.random" in modules
+        names = kr.backend.common.NAMES
+        origins = {
+            name: getattr(getattr(kr.backend, name), "__module__", None)
+            or getattr(kr.backend, name).__name__
+            for name in names
+        }
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(32, 8, 8, 3)).astype("float32")
+        y = rng.integers(0, 10, 32)
+        model = kr.AdversarialModel(
+            small_cnn(), attack=kr.attacks.PGD(epsilon=8 / 255, steps=2)
+        )
+        model.compile(optimizer="sgd", loss=kr.losses.SoftTargetCrossentropy())
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        print(json.dumps({
+            "origins": origins, "loss": history.history["loss"][-1],
+        }))
+        """,
+        tmp_path,
+        definitions=MODEL,
+        tensorflow=True,
+    )
+    out = output_of(result)
+    outside = {
+        name: origin
+        for name, origin in out["origins"].items()
+        if not origin.startswith("keras_robust.backend.jax")
+    }
+    assert outside == {}
+    assert np.isfinite(out["loss"])

@@ -70,7 +70,7 @@ def test_bad_seed_is_rejected(seed):
 )
 def test_attack_random_start_avoids_the_slow_xla_sampler(attack):
     # `alg="auto_select"` reaches XLA through a key/counter conversion that
-    # compiles to a slow loop fusion on CPU (keras_robust/backend/random.py);
+    # compiles to a slow loop fusion on CPU (keras_robust/backend/tensorflow/random.py);
     # the attacks must draw their random starts on explicit Philox instead.
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
     seed = keras.random.SeedGenerator(0)

@@ -5,12 +5,12 @@ import functools
 import tensorflow as tf
 from keras import ops
 
-from keras_robust.backend.checks import concrete_values
 from keras_robust.backend.common import (
     RANGE_ADVICE,
     check_range_values,
     range_tolerance,
 )
+from keras_robust.backend.tensorflow.checks import concrete_values
 
 
 def value_and_input_gradient(loss_fn, x):

@@ -11,7 +11,7 @@ this module.
 import tensorflow as tf
 from keras import ops
 
-from keras_robust.backend.gradients import unscale_loss_for_distribution
+from keras_robust.backend.tensorflow.gradients import unscale_loss_for_distribution
 
 
 def in_multi_worker_mode():
