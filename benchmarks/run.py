@@ -244,32 +244,40 @@ def steps_per_execution(args, steps=8):
     }
 
 
+def _script_json(script, *arguments, **environment):
+    """Runs `benchmarks/SCRIPT ARGUMENTS...` in a fresh process, with
+    `environment` added to this one's, and returns the JSON of its last
+    output line."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **environment},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _jax_overhead(args):
     """`benchmarks/jax_overhead.py` in a fresh process on Keras's JAX backend
     (its JSON line), or None when JAX is not installed."""
     import importlib.util
-    import json
-    import subprocess
 
     if importlib.util.find_spec("jax") is None:
         return None
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "jax_overhead.py"),
-            "--batch-size",
-            str(args.batch_size),
-            "--steps",
-            str(args.steps),
-            "--rounds",
-            str(args.rounds),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
+    return _script_json(
+        "jax_overhead.py",
+        "--batch-size",
+        args.batch_size,
+        "--steps",
+        args.steps,
+        "--rounds",
+        args.rounds,
+        KERAS_BACKEND="jax",
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def section_overhead(args):
@@ -455,45 +463,30 @@ def torch_times_side(argv):
 def _torch_times_other_onednn(args, enabled):
     """`torch_times_side` in a fresh process with oneDNN set the other way
     (`None` where this process's state is unknown)."""
-    import json
-    import subprocess
-
     if enabled is None:
         return None
-    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0" if enabled else "1"}
     settings = (args.batch_size, args.steps, args.rounds, args.threads)
-    done = subprocess.run(
-        [sys.executable, str(HERE / "run.py"), "--torch-times", *map(str, settings)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=environment,
+    return _script_json(
+        "run.py",
+        "--torch-times",
+        *settings,
+        TF_ENABLE_ONEDNN_OPTS="0" if enabled else "1",
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _backend_step_seconds(backend, xla, args):
     """Seconds per step of `benchmarks/backend_step.py` in a fresh process."""
-    import json
-    import subprocess
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "backend_step.py"),
-            "--batch-size",
-            str(args.batch_size),
-            "--steps",
-            str(args.steps),
-            "--xla",
-            "on" if xla else "off",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "KERAS_BACKEND": backend},
+    result = _script_json(
+        "backend_step.py",
+        "--batch-size",
+        args.batch_size,
+        "--steps",
+        args.steps,
+        "--xla",
+        "on" if xla else "off",
+        KERAS_BACKEND=backend,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_step"]
+    return result["seconds_per_step"]
 
 
 def section_backends(args):
@@ -697,8 +690,6 @@ def cold_side(argv):
 def _cold(sides, model, x, threads, rounds):
     """`{side: [seconds]}`: each side's first call in fresh processes,
     alternating (A B, B A, ...), with `model`'s weights."""
-    import json
-    import subprocess
     import tempfile
 
     times = {name: [] for name in sides}
@@ -708,21 +699,9 @@ def _cold(sides, model, x, threads, rounds):
         names = list(sides)
         for index in range(rounds):
             for name in names if index % 2 == 0 else names[::-1]:
-                done = subprocess.run(
-                    [
-                        sys.executable,
-                        str(HERE / "run.py"),
-                        "--cold",
-                        name,
-                        weights,
-                        str(len(x)),
-                        str(threads),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
+                result = _script_json(
+                    "run.py", "--cold", name, weights, len(x), threads
                 )
-                result = json.loads(done.stdout.strip().splitlines()[-1])
                 times[name].append(result["seconds"])
     return times
 
