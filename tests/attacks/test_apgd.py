@@ -1,16 +1,15 @@
 """APGD and the attack losses: formulas, an independent reference, strength."""
 
+import functools
 import math
 from fractions import Fraction
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from keras import ops
 
 import keras_robust as kr
-from keras_robust import backend
 from keras_robust.attacks import (
     APGD,
     PGD,
@@ -20,6 +19,8 @@ from keras_robust.attacks import (
     targeted_dlr_loss,
 )
 from keras_robust.attacks.apgd import _loss_and_gradient, apgd_checkpoints
+
+from ..backend_tools import compiled, expected_traces, value_and_gradient
 
 EPSILON = {"linf": 0.1, "l2": 1.0}
 
@@ -168,12 +169,10 @@ def test_losses_need_enough_classes():
 
 
 def test_gradients_flow_through_the_losses():
-    logits = tf.constant(LOGITS)
     for loss in (dlr_loss, margin_loss, cross_entropy_loss):
-        with tf.GradientTape() as tape:
-            tape.watch(logits)
-            total = tf.reduce_sum(loss(logits, ONE_HOT))
-        gradient = tape.gradient(total, logits).numpy()
+        _, gradient = value_and_gradient(
+            functools.partial(loss, targets=ONE_HOT), LOGITS
+        )
         assert np.all(np.isfinite(gradient)) and np.abs(gradient).sum() > 0
 
 
@@ -194,21 +193,18 @@ def test_written_out_logit_gradients_equal_the_losses_gradients(run_time_choice)
         2: lambda z: targeted_dlr_loss(z, one_hot, targets),
     }
     for kind, reference in references.items():
-        z = tf.constant(logits)
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            expected = reference(z)
-            total = tf.reduce_sum(expected)
+        z = ops.convert_to_tensor(logits)
+        expected, expected_gradient = value_and_gradient(reference, logits)
         if run_time_choice:
-            chosen = _loss_and_gradient(z, one_hot, tf.constant(kind), target_mask)
+            chosen = _loss_and_gradient(
+                z, one_hot, ops.convert_to_tensor(kind, "int32"), target_mask
+            )
         else:
             mask = target_mask if kind == 2 else None
             chosen = _loss_and_gradient(z, one_hot, kind, mask)
         loss, gradient, predicted = (_numpy(value) for value in chosen)
-        np.testing.assert_array_equal(loss, _numpy(expected))
-        np.testing.assert_allclose(
-            gradient, _numpy(tape.gradient(total, z)), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_array_equal(loss, expected)
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(predicted, logits.argmax(axis=1))
 
 
@@ -218,7 +214,9 @@ def test_written_out_dlr_gradient_sends_a_tied_rank_to_one_class():
     # (the tape's max would split it).
     logits = np.array([[0.0, 2.0, 2.0, 1.0, -1.0]], "float32")
     one_hot = np.eye(5, dtype="float32")[[0]]
-    loss, gradient, predicted = _loss_and_gradient(tf.constant(logits), one_hot, 1)
+    loss, gradient, predicted = _loss_and_gradient(
+        ops.convert_to_tensor(logits), one_hot, 1
+    )
     gradient = _numpy(gradient)[0]
     scale = 2.0 - 1.0 + 1e-12
     np.testing.assert_allclose(_numpy(loss), [2.0 / scale])
@@ -272,27 +270,22 @@ def reference_apgd(model, x, y, *, epsilon, steps, loss):
     halvings.
     """
     x = np.asarray(x, "float32")
-    onehot = tf.one_hot(y, 10)
+    onehot = np.eye(10, dtype="float32")[y]
+
+    def losses_of(points):
+        logits = model(points, training=False)
+        if loss == "ce":
+            return -ops.sum(onehot * ops.log_softmax(logits, axis=1), axis=1)
+        ranked = ops.flip(ops.sort(logits, axis=1), axis=1)
+        true = ops.sum(onehot * logits, axis=1)
+        top_is_true = ops.cast(ops.argmax(logits, axis=1) == y, "float32")
+        best_other = top_is_true * ranked[:, 1] + (1 - top_is_true) * ranked[:, 0]
+        return -(true - best_other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
 
     def evaluate(points):
-        points = tf.constant(points)
-        with tf.GradientTape() as tape:
-            tape.watch(points)
-            logits = model(points, training=False)
-            if loss == "ce":
-                values = tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
-            else:
-                ranked = tf.sort(logits, axis=1, direction="DESCENDING")
-                true = tf.reduce_sum(onehot * logits, axis=1)
-                top_is_true = tf.cast(tf.argmax(logits, axis=1) == y, "float32")
-                best_other = (
-                    top_is_true * ranked[:, 1] + (1 - top_is_true) * ranked[:, 0]
-                )
-                values = -(true - best_other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
-            total = tf.reduce_sum(values)
-        gradient = tape.gradient(total, points)
-        wrong = np.argmax(logits.numpy(), axis=1) != y
-        return values.numpy(), gradient.numpy(), wrong
+        values, gradient = value_and_gradient(losses_of, points)
+        wrong = _predictions(model, points) != y
+        return values, gradient, wrong
 
     def project(points):
         points = np.clip(points, x - epsilon, x + epsilon)
@@ -489,7 +482,8 @@ def test_runs_attack_only_unfooled_examples_and_match_perturb(mlp):
     attack(model, x, y, batch_size=50, seed=1)
     traced = [run.experimental_get_tracing_count() for run in runners]
     assert len(runners) == len(kr.attacks.base._RUNNERS[model])
-    assert max(traced) == 1
+    # On JAX, one trace per padded size of the batches still attacked.
+    assert max(traced) <= expected_traces(*range(1, 51))
 
 
 def test_losses_share_one_compiled_run_and_match_perturb(mlp):
@@ -527,7 +521,7 @@ def test_losses_share_one_compiled_run_and_match_perturb(mlp):
         np.testing.assert_allclose(called, in_graph, atol=1e-6)
     runners = [run for _, run in kr.attacks.base._RUNNERS[model].values()]
     assert len(runners) == 1
-    assert runners[0].experimental_get_tracing_count() == 1
+    assert runners[0].experimental_get_tracing_count() <= expected_traces(*range(1, 61))
     # Random starts are another function, which restarts and targets share.
     restarted = APGD(
         EPSILON["linf"],
@@ -541,7 +535,9 @@ def test_losses_share_one_compiled_run_and_match_perturb(mlp):
     APGD(EPSILON["linf"], steps=8)(model, x, y, seed=2)
     runners = [run for _, run in kr.attacks.base._RUNNERS[model].values()]
     assert len(runners) == 2
-    assert [run.experimental_get_tracing_count() for run in runners] == [1, 1]
+    assert max(run.experimental_get_tracing_count() for run in runners) <= (
+        expected_traces(*range(1, 61))
+    )
 
 
 # --- inside a compiled step ---------------------------------------------------------
@@ -555,17 +551,19 @@ def test_perturb_with_a_loss_function_returns_the_highest_loss_point(mlp):
         return model(inputs, training=False)
 
     def cross_entropy(points):
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(points)).numpy()
+        return _numpy(cross_entropy_loss(model(points), np.eye(10, dtype="float32")[y]))
 
-    run = backend.compile_function(
+    run = compiled(
         lambda xb, yb: attack.perturb(
             model_fn,
             xb,
             yb,
-            loss_fn=lambda logits: cross_entropy_loss(logits, tf.one_hot(y, 10)),
+            loss_fn=lambda logits: cross_entropy_loss(
+                logits, np.eye(10, dtype="float32")[y]
+            ),
         )
     )
-    highest_loss = run(tf.constant(x), tf.constant(y)).numpy()
+    highest_loss = _numpy(run(x, y))
     with_labels = attack(model, x, y, batch_size=len(x))
     assert np.max(np.abs(highest_loss - x)) <= EPSILON["linf"] + 1e-6
     # The highest-loss point beats the clean input and the first

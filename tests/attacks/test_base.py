@@ -3,10 +3,12 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import keras_robust as kr
 from keras_robust.attacks import FGSM, PGD, GradientAttack
+
+from ..backend_tools import expected_traces
 
 # L∞ and L2 budgets of roughly equal strength on 8x8 digits in [0, 1].
 EPSILON = {"linf": 0.1, "l2": 1.0}
@@ -308,10 +310,11 @@ def test_calling_an_attack_again_does_not_trace_again():
     y = rng.integers(0, 3, size=300)
     attack = PGD(epsilon=0.1, steps=2)
     runs = [attack(model, x, y, batch_size=128, seed=1) for _ in range(6)]
-    # Three batches per call (the last one partial), six calls: one trace.
+    # Three batches per call (the last one partial), six calls: one trace
+    # (on JAX, one per padded batch size).
     run, *others = _compiled_runners(model)
     assert not others
-    assert run.experimental_get_tracing_count() == 1
+    assert run.experimental_get_tracing_count() == expected_traces(128, 44)
     # The seed is reset on every call: the same seed, the same result.
     for other in runs[1:]:
         np.testing.assert_array_equal(other, runs[0])
@@ -321,10 +324,26 @@ def test_calling_an_attack_again_does_not_trace_again():
     wider = attack(model, x, y, seed=1)
     assert np.abs(wider - x).max() > 0.1 + 1e-3
     assert np.abs(wider - x).max() <= 0.2 + 1e-6
-    assert run.experimental_get_tracing_count() == 1
+    # (The last two calls ran batches of 256 and 44.)
+    assert run.experimental_get_tracing_count() == expected_traces(128, 44, 256)
     # Other settings get their own trace.
     PGD(epsilon=0.1, steps=3)(model, x, y, seed=1)
     assert len(_compiled_runners(model)) == 2
+
+
+def test_batches_of_any_size_give_the_full_batch_results_with_few_traces():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(8, 6)).astype("float32")
+    y = rng.integers(0, 3, size=8)
+    attack = PGD(epsilon=0.1, steps=3, random_start=False)
+    full = attack(model, x, y)
+    for count in (5, 6, 7, 1):
+        np.testing.assert_allclose(attack(model, x[:count], y[:count]), full[:count])
+    (run,) = _compiled_runners(model)
+    # Batches of 5 to 8 examples share one trace on JAX too (padded to 8).
+    assert run.experimental_get_tracing_count() == expected_traces(8, 1)
 
 
 def _compiled_runners(model):
@@ -352,7 +371,7 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
         # One new compiled function per kind of attack, traced once.
         runs = _compiled_runners(model)
         assert len(runs) == count
-        assert runs[-1].experimental_get_tracing_count() == 1
+        assert runs[-1].experimental_get_tracing_count() == expected_traces(64)
         for epsilon, x_adv in zip(epsilons, results, strict=True):
             assert np.abs(x_adv - x).max() <= epsilon + 1e-6
         # The same as the attack compiled with ε as a constant.
@@ -363,6 +382,9 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
             return model(inputs, training=False)
 
         constant = attack.perturb(
-            model_fn, tf.constant(x), tf.constant(y), seed=keras.random.SeedGenerator(3)
+            model_fn,
+            ops.convert_to_tensor(x),
+            ops.convert_to_tensor(y),
+            seed=keras.random.SeedGenerator(3),
         )
         np.testing.assert_allclose(results[2], constant, atol=1e-6)

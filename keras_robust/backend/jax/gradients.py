@@ -205,6 +205,11 @@ def compile_function(fn, jit_compile=False):
     )
 
 
+def padded_size(count):
+    """The batch size a batch of `count` examples is padded to: a power of two."""
+    return 1 << max(count - 1, 0).bit_length()
+
+
 def compile_batch_function(fn, *examples, scalars=None, variables=()):
     """Compiles `fn(*batches)` with `jax.jit`, on the current `variables`.
 
@@ -213,26 +218,52 @@ def compile_batch_function(fn, *examples, scalars=None, variables=()):
     nothing is retraced; the values `fn` assigns are assigned after each
     call. `scalars`: `None`, or the number of float32 scalars `fn` takes
     after the batches, as a list (new values do not trace again).
+
+    XLA compiles each batch size on its own, and the attacks call the
+    function on batches of any size (the last of an input, the examples
+    APGD-T's next target class still attacks). So a batch of `n` examples
+    runs padded to the next power of two, with copies of its last example,
+    and the outputs are cut back to `n`: at most `log2(batch size) + 1`
+    compilations. Every output must have the batch dimension first. The
+    results for `n` examples do not depend on what ran before.
+
+    The returned function's `experimental_get_tracing_count()` says how
+    often it was traced, like a `tf.function`'s.
     """
     variables = list(variables)
     pure = stateful_function(fn, variables)
-    compiled = jax.jit(pure)
+    traces = []
+
+    def traced(*args):
+        # Runs only while jax.jit traces.
+        traces.append(None)
+        return pure(*args)
+
+    compiled = jax.jit(traced)
     dtypes = [example.dtype for example in examples]
 
     def call(*args):
         # Cast by NumPy: int64 labels become JAX's int32 without a warning.
-        batches = [
-            jnp.asarray(np.asarray(a, dtype=d))
-            for a, d in zip(args, dtypes, strict=False)
-        ]
+        batches = [np.asarray(a, dtype=d) for a, d in zip(args, dtypes, strict=False)]
+        count = len(batches[0])
+        padding = padded_size(count) - count
+        if padding:
+            batches = [
+                np.concatenate([batch, np.repeat(batch[-1:], padding, axis=0)])
+                for batch in batches
+            ]
+        batches = [jnp.asarray(batch) for batch in batches]
         rest = list(args[len(dtypes) :])
         if scalars is not None:
             rest = [[jnp.asarray(s, jnp.float32) for s in rest[0]]]
         values = [variable.value for variable in variables]
         outputs, assigned = compiled(values, *batches, *rest)
         _assign(pure.assigned_variables, assigned)
+        if padding:
+            outputs = jax.tree_util.tree_map(lambda output: output[:count], outputs)
         return outputs
 
+    call.experimental_get_tracing_count = lambda: len(traces)
     return call
 
 
