@@ -34,3 +34,11 @@ def expected_traces(*batch_sizes):
     from keras_robust.backend.jax.gradients import padded_size
 
     return len({padded_size(size) for size in batch_sizes})
+
+
+def loss_and_weight_gradients(loss_fn, variables):
+    """`loss_fn()` (a scalar) and its gradients by `variables`, as NumPy."""
+    loss, _, gradients = backend.loss_and_gradients(
+        lambda: (loss_fn(), ()), list(variables)
+    )
+    return float(loss), [keras.ops.convert_to_numpy(g) for g in gradients]

@@ -74,6 +74,9 @@ def test_a_single_output_class_is_rejected(loss):
         loss(np.zeros(4, "int64"), np.zeros((4, 1), "float32"))
 
 
+@pytest.mark.tensorflow_only(
+    reason="only TensorFlow marks a traced softmax output (docs/backends.md)"
+)
 def test_probabilities_warning_is_issued_once_per_fit(digits):
     x, y = digits
     base = keras.Sequential(
@@ -199,6 +202,9 @@ def test_fit_checks_sample_weight_and_validation_data(digits):
         evaluating.evaluate(x * 2, y, verbose=0)
 
 
+@pytest.mark.tensorflow_only(
+    reason="an in-graph check: a compiled JAX step cannot fail (docs/backends.md)"
+)
 def test_in_graph_check_says_nan(digits):
     x, y = digits
     x = np.where(x > 0.9, np.nan, x).astype("float32")

@@ -124,15 +124,23 @@ def small_fit(monkeypatch):
 # Pages whose blocks take more than about 5 s (searches, attack ensembles,
 # ResNet-18) run with the slow tests.
 FAST = {"docs/noisy_labels.md", "docs/training.md", "docs/distributed.md"}
+# Pages and modules about TensorFlow-only features (docs/backends.md).
+TENSORFLOW_ONLY = {
+    "docs/distributed.md": "tf.distribute",
+    "keras_robust.layers.batch_normalization": "TensorFlow's fused batch-norm op",
+}
+
+
+def _marks(name, slow=False):
+    marks = [pytest.mark.slow] if slow else []
+    if name in TENSORFLOW_ONLY:
+        marks.append(pytest.mark.tensorflow_only(reason=TENSORFLOW_ONLY[name]))
+    return pytest.param(name, marks=marks)
 
 
 @pytest.mark.parametrize(
     "page",
-    [
-        p if p in FAST else pytest.param(p, marks=pytest.mark.slow)
-        for p in PAGES
-        if blocks(p)
-    ],
+    [_marks(p, slow=p not in FAST) for p in PAGES if blocks(p)],
 )
 def test_code_blocks_run(page, tmp_path, monkeypatch, small_fit):
     import tensorflow_datasets as tfds
@@ -167,7 +175,7 @@ def _modules():
     return names
 
 
-@pytest.mark.parametrize("name", _modules())
+@pytest.mark.parametrize("name", [_marks(name) for name in _modules()])
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)

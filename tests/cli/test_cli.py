@@ -166,6 +166,7 @@ def test_rerunning_a_complete_run_trains_nothing(trained, capsys):
     assert "complete run" in capsys.readouterr().out
 
 
+@pytest.mark.tensorflow_only(reason="SavedModel export")
 def test_evaluate_the_exported_saved_model_equals_the_report(trained, tmp_path):
     output, summary = trained
     result = cli.run(
@@ -238,6 +239,7 @@ def test_export_command_copies_the_report_into_the_card(trained, tmp_path):
     )
 
 
+@pytest.mark.tensorflow_only(reason="SavedModel export")
 def test_evaluate_a_foreign_saved_model_of_probabilities_in_0_255(tmp_path):
     import tensorflow as tf
 

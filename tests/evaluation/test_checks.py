@@ -47,8 +47,13 @@ def test_random_outputs_trigger_the_randomness_warning(digits_model):
     model, x, y = digits_model
 
     class Noisy(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.seed = keras.random.SeedGenerator(0)
+
         def call(self, logits):
-            return logits + keras.random.normal(keras.ops.shape(logits))
+            noise = keras.random.normal(keras.ops.shape(logits), seed=self.seed)
+            return logits + noise
 
     noisy = keras.Sequential([*model.layers, Noisy()])
     with pytest.warns(RobustnessWarning) as caught:

@@ -277,6 +277,7 @@ def test_loads_and_serves_without_keras_robust(model, x, tmp_path):
     assert json.loads(str(served["card"])) == kr.export.read_card(path)
 
 
+@pytest.mark.tensorflow_only(reason="ONNX export through tf2onnx")
 def test_onnx_export_matches_in_memory_networks(model, x, tmp_path):
     pytest.importorskip("tf2onnx")
     pytest.importorskip("onnx")
