@@ -1,0 +1,64 @@
+"""The standard evaluation on Keras's JAX backend: first and second call.
+
+    KERAS_BACKEND=jax taskset -c 0 python benchmarks/jax_evaluation.py
+
+Trains the digits MLP of the `eval` section of `python -m benchmarks`
+(64 hidden units, 10 epochs of Adam, seed 0), then calls
+`keras_robust.evaluation.evaluate_robustness` (APGD-CE, APGD-T, Square
+5,000 queries, the sanity checks; L∞ ε 0.1) twice on the 450 test
+images. Prints one JSON line: the process CPU time of each call, the
+robust accuracy and how often each attack's compiled batch function was
+traced. On JAX every traced batch shape is compiled by XLA, so the first
+call's time is mostly compilation (`benchmarks/NOTES.md`).
+"""
+
+import json
+import time
+
+import keras
+
+import keras_robust as kr
+from keras_robust.attacks import base
+
+
+def main():
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = kr.data.load_digits()
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
+    seconds = []
+    for _ in range(2):
+        start = time.process_time()
+        report = kr.evaluation.evaluate_robustness(
+            model, (x_test, y_test), epsilon=0.1, verbose=0
+        )
+        seconds.append(round(time.process_time() - start, 2))
+    traces = {
+        f"{key[0].__name__} {key[1]}": getattr(
+            run, "experimental_get_tracing_count", lambda: None
+        )()
+        for key, (_, run) in base._RUNNERS[model].items()
+    }
+    print(
+        json.dumps(
+            {
+                "backend": keras.backend.backend(),
+                "first_call_s": seconds[0],
+                "second_call_s": seconds[1],
+                "robust_accuracy": round(report["robust_accuracy"], 4),
+                "traces": traces,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
