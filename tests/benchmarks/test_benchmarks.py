@@ -132,3 +132,23 @@ def test_jax_overhead_script_runs_tiny():
     assert result["device"] == "cpu"
     assert result["ours_ms_per_step"] > 0 and result["hand_ms_per_step"] > 0
     assert len(result["ratios_per_round"]) == 1
+
+
+def test_jax_evaluation_script_compiles_each_attack_once():
+    pytest.importorskip("jax")
+    done = subprocess.run(
+        [sys.executable, "benchmarks/jax_evaluation.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax"
+    assert result["first_call_s"] > result["second_call_s"] > 0
+    assert 0.2 < result["robust_accuracy"] < 0.9
+    # Every batch of the evaluation (full, partial, APGD-T's shrinking runs)
+    # runs one compiled APGD and one compiled Square.
+    assert result["traces"] == {"APGD run": 1, "Square perturb": 1}
