@@ -108,19 +108,11 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
     assert "Command: `python -m benchmarks --quick" in text
 
 
-def test_jax_overhead_script_runs_tiny():
+def _jax_script_json(script, *args):
+    """Runs `benchmarks/<script>` on JAX in a fresh process; its last JSON line."""
     pytest.importorskip("jax")
     done = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/jax_overhead.py",
-            "--batch-size",
-            "8",
-            "--steps",
-            "1",
-            "--rounds",
-            "1",
-        ],
+        [sys.executable, f"benchmarks/{script}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -128,24 +120,20 @@ def test_jax_overhead_script_runs_tiny():
         env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_jax_overhead_script_runs_tiny():
+    result = _jax_script_json(
+        "jax_overhead.py", "--batch-size", "8", "--steps", "1", "--rounds", "1"
+    )
     assert result["device"] == "cpu"
     assert result["ours_ms_per_step"] > 0 and result["hand_ms_per_step"] > 0
     assert len(result["ratios_per_round"]) == 1
 
 
 def test_jax_evaluation_script_compiles_each_attack_once():
-    pytest.importorskip("jax")
-    done = subprocess.run(
-        [sys.executable, "benchmarks/jax_evaluation.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _jax_script_json("jax_evaluation.py")
     assert result["backend"] == "jax"
     assert result["first_call_s"] > result["second_call_s"] > 0
     assert 0.2 < result["robust_accuracy"] < 0.9
