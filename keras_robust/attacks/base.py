@@ -265,6 +265,8 @@ class Attack(Configurable):
                 y,
                 scalars=len(dynamic) + extra_scalars,
                 variables=[*model.variables, seed_generator.state],
+                # In train mode, batch statistics couple the examples.
+                independent_examples=not training,
             )
             per_model[key] = (seed_generator, compiled)
         seed_generator, compiled = per_model[key]

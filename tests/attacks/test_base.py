@@ -346,6 +346,27 @@ def test_batches_of_any_size_give_the_full_batch_results_with_few_traces():
     assert run.experimental_get_tracing_count() == expected_traces(8, 1)
 
 
+def test_an_attack_in_train_mode_sees_only_its_batch():
+    # Batch normalisation in train mode normalises by the batch's
+    # statistics: a partial batch must not be padded with other examples.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(3),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(5, 6)).astype("float32")
+    y = rng.integers(0, 3, size=5)
+    attack = PGD(epsilon=0.1, steps=3, random_start=False)
+    called = attack(model, x, y, training=True)
+    eager = attack.perturb(lambda inputs: model(inputs, training=True), x, y)
+    np.testing.assert_allclose(called, ops.convert_to_numpy(eager), atol=1e-6)
+
+
 def _compiled_runners(model):
     return [run for _, run in kr.attacks.base._RUNNERS[model].values()]
 

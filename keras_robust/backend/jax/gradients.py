@@ -210,7 +210,9 @@ def padded_size(count):
     return 1 << max(count - 1, 0).bit_length()
 
 
-def compile_batch_function(fn, *examples, scalars=None, variables=()):
+def compile_batch_function(
+    fn, *examples, scalars=None, variables=(), independent_examples=False
+):
     """Compiles `fn(*batches)` with `jax.jit`, on the current `variables`.
 
     The variables `fn` reads (a model's weights, a seed generator's state)
@@ -221,11 +223,15 @@ def compile_batch_function(fn, *examples, scalars=None, variables=()):
 
     XLA compiles each batch size on its own, and the attacks call the
     function on batches of any size (the last of an input, the examples
-    APGD-T's next target class still attacks). So a batch of `n` examples
-    runs padded to the next power of two, with copies of its last example,
-    and the outputs are cut back to `n`: at most `log2(batch size) + 1`
-    compilations. Every output must have the batch dimension first. The
-    results for `n` examples do not depend on what ran before.
+    APGD-T's next target class still attacks). With
+    `independent_examples=True` (each example's outputs depend on that
+    example alone: an attack on a model in inference mode, not one whose
+    batch normalisation uses the batch's statistics), a batch of `n`
+    examples runs padded to the next power of two, with copies of its last
+    example, and the outputs are cut back to `n`: at most
+    `log2(batch size) + 1` compilations. Every output must then have the
+    batch dimension first. The results for `n` examples do not depend on
+    what ran before.
 
     The returned function's `experimental_get_tracing_count()` says how
     often it was traced, like a `tf.function`'s.
@@ -246,7 +252,7 @@ def compile_batch_function(fn, *examples, scalars=None, variables=()):
         # Cast by NumPy: int64 labels become JAX's int32 without a warning.
         batches = [np.asarray(a, dtype=d) for a, d in zip(args, dtypes, strict=False)]
         count = len(batches[0])
-        padding = padded_size(count) - count
+        padding = padded_size(count) - count if independent_examples else 0
         if padding:
             batches = [
                 np.concatenate([batch, np.repeat(batch[-1:], padding, axis=0)])

@@ -129,7 +129,9 @@ def compile_function(fn, jit_compile=False):
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
-def compile_batch_function(fn, *examples, scalars=None, variables=()):
+def compile_batch_function(
+    fn, *examples, scalars=None, variables=(), independent_examples=False
+):
     """Compiles `fn(*batches)` once for any batch size.
 
     Args:
@@ -142,6 +144,9 @@ def compile_batch_function(fn, *examples, scalars=None, variables=()):
         variables: The variables `fn` reads and assigns. A graph function
             reads them where they are, so TensorFlow needs no list (the JAX
             backend passes their values as arguments).
+        independent_examples: Whether each example's outputs depend on that
+            example alone (on JAX, batches are then padded to fewer sizes;
+            ignored here).
 
     Returns:
         A graph function traced once, whatever the batch size (a partial
