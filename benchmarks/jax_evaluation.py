@@ -3,7 +3,7 @@
     KERAS_BACKEND=jax taskset -c 0 python benchmarks/jax_evaluation.py
 
 Trains the digits MLP of the `eval` section of `python -m benchmarks`
-(64 hidden units, 10 epochs of Adam, seed 0), then calls
+(`shared.digits_mlp`: 64 hidden units, 10 epochs of Adam, seed 0), then calls
 `keras_robust.evaluation.evaluate_robustness` (APGD-CE, APGD-T, Square
 5,000 queries, the sanity checks; L∞ ε 0.1) twice on the 450 test
 images. Prints one JSON line: the process CPU time of each call, the
@@ -13,27 +13,21 @@ call's time is mostly compilation (`benchmarks/NOTES.md`).
 """
 
 import json
+import sys
 import time
+from pathlib import Path
 
-import keras
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import keras_robust as kr
-from keras_robust.attacks import base
+import keras  # noqa: E402
+from shared import digits_mlp  # noqa: E402
+
+import keras_robust as kr  # noqa: E402
+from keras_robust.attacks import base  # noqa: E402
 
 
 def main():
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = kr.data.load_digits()
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
+    model, x_test, y_test = digits_mlp()
     seconds = []
     for _ in range(2):
         start = time.process_time()

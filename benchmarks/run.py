@@ -596,26 +596,6 @@ def section_torch(args):
     )
 
 
-def _digits_model():
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-
-
-def _digits_mlp():
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = kr.data.load_digits()
-    model = _digits_model()
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
-    return model, x_test, y_test
-
-
 def _torch_digits_mlp(torch, model):
     """The digits MLP in PyTorch with the Keras model's weights (NCHW input)."""
     nn = torch.nn
@@ -679,7 +659,7 @@ def cold_side(argv):
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    model = _digits_model()
+    model = shared.digits_model()
     with np.load(weights) as saved:
         model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
     _, (x, y) = kr.data.load_digits()
@@ -707,7 +687,7 @@ def _cold(sides, model, x, threads, rounds):
 
 
 def section_eval(args):
-    model, x, y = _digits_mlp()
+    model, x, y = shared.digits_mlp()
     if args.quick:
         x, y = x[:32], y[:32]
     sides = _eval_sides(model, x, y, args.threads)
