@@ -33,6 +33,8 @@ _TINY = 1e-12
 DYNAMIC_SETTINGS = ("epsilon", "step_size")
 # Model -> {settings key -> (seed generator, compiled batch function)}.
 _RUNNERS = weakref.WeakKeyDictionary()
+# Model -> {(input shape, dtype) -> compiled eval-mode forward pass}.
+_FORWARDS = weakref.WeakKeyDictionary()
 
 
 def is_zero(value):
@@ -90,6 +92,40 @@ def run_in_batches(
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+
+
+def predict_logits(model, x, batch_size=256):
+    """`model`'s eval-mode outputs on `x`, batched and compiled, float32 NumPy.
+
+    What the evaluation runs on clean and adversarial inputs. The forward
+    pass is compiled once per model and input shape, as the attacks are
+    (`backend.compile_batch_function`), and reused across calls. On JAX a
+    model called eagerly compiles each of its operations again for every
+    new batch size, and the examples an evaluation attacks come in many.
+
+    Args:
+        model: A Keras model.
+        x: Inputs, array-like `[N, ...]`.
+        batch_size: Examples per compiled call, a positive integer.
+
+    Raises:
+        ValueError: If `batch_size` is not a positive integer.
+    """
+    validate_integer("batch_size", batch_size)
+    x = np.asarray(x, dtype="float32")
+    per_model = _FORWARDS.setdefault(model, {})
+    if x.shape[1:] not in per_model:
+        per_model[x.shape[1:]] = backend.compile_batch_function(
+            lambda batch: ops.cast(model(batch, training=False), "float32"),
+            x,
+            variables=model.variables,
+            independent_examples=True,
+        )
+    forward = per_model[x.shape[1:]]
+    starts = range(0, len(x), batch_size) if len(x) else [0]
+    return np.concatenate(
+        [ops.convert_to_numpy(forward(x[i : i + batch_size])) for i in starts]
+    )
 
 
 class Attack(Configurable):

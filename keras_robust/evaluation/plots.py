@@ -7,6 +7,7 @@ plotted.
 
 import numpy as np
 
+from keras_robust.attacks.base import predict_logits
 from keras_robust.classification import numpy_class_indices
 
 
@@ -116,7 +117,7 @@ def robustness_curve(model, x, y, epsilons, path, attack=None, seed=0, title=Non
             np.asarray(x) if epsilon == 0 else attack(epsilon)(model, x, y, seed=seed)
         )
         accuracy.append(
-            float(np.mean(model.predict(x_adv, verbose=0).argmax(-1) == labels))
+            float(np.mean(predict_logits(model, x_adv).argmax(-1) == labels))
         )
 
     plt = _pyplot()

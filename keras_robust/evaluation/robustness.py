@@ -8,7 +8,12 @@ import keras
 import numpy as np
 
 from keras_robust import backend
-from keras_robust.attacks.base import NORMS, Attack, warn_if_epsilon_is_suspicious
+from keras_robust.attacks.base import (
+    NORMS,
+    Attack,
+    predict_logits,
+    warn_if_epsilon_is_suspicious,
+)
 from keras_robust.classification import numpy_class_indices
 from keras_robust.evaluation.calibration import expected_calibration_error
 from keras_robust.evaluation.checks import check_black_box, check_model
@@ -75,15 +80,6 @@ def _as_arrays(data):
     if not xs:
         raise ValueError("Argument `data` is empty. Received: data with no batches")
     return np.concatenate(xs).astype("float32"), np.concatenate(ys)
-
-
-def _predict(model, x, batch_size):
-    return np.concatenate(
-        [
-            keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)
-        ]
-    ).astype("float32")
 
 
 def _value_range(value_range, attacks):
@@ -281,7 +277,7 @@ def evaluate_robustness(
     if len(x) == 0:
         raise ValueError("Argument `data` holds no examples. Received: len(x)=0")
     backend.check_in_value_range(x, value_range, name="x")
-    logits = _predict(base, x, batch_size)
+    logits = predict_logits(base, x, batch_size)
     labels = numpy_class_indices(y, logits.shape[-1])
     backend.check_labels_in_range(labels, logits.shape[-1], name="y")
     correct = logits.argmax(axis=-1) == labels
@@ -299,7 +295,7 @@ def evaluate_robustness(
                 batch_size=batch_size,
                 seed=seed + index,
             )
-            adv_logits = _predict(base, x_adv, batch_size)
+            adv_logits = predict_logits(base, x_adv, batch_size)
             fooled[candidates] = adv_logits.argmax(axis=-1) != labels[candidates]
         robust &= ~fooled
         survived = robust if sequential else correct & ~fooled

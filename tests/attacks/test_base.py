@@ -367,6 +367,43 @@ def test_an_attack_in_train_mode_sees_only_its_batch():
     np.testing.assert_allclose(called, ops.convert_to_numpy(eager), atol=1e-6)
 
 
+def test_predict_logits_equals_the_model_on_any_batch_size_with_few_traces():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(5, activation="relu"),
+            keras.layers.Dense(3),
+        ]
+    )
+    x = np.random.default_rng(0).uniform(size=(11, 6)).astype("float32")
+    for count, batch_size in ((11, 4), (7, 8), (5, 8), (1, 8)):
+        logits = kr.attacks.base.predict_logits(model, x[:count], batch_size)
+        assert logits.dtype == np.float32 and logits.shape == (count, 3)
+        eager = ops.convert_to_numpy(model(x[:count], training=False))
+        np.testing.assert_allclose(logits, eager, rtol=1e-6, atol=1e-6)
+    (forward,) = kr.attacks.base._FORWARDS[model].values()
+    # The batches above hold 4, 3, 7, 5 and 1 examples.
+    assert forward.experimental_get_tracing_count() == expected_traces(4, 3, 7, 5, 1)
+    # Later training is seen, without tracing again.
+    model.layers[-1].bias.assign(np.array([1.0, -1.0, 3.0], "float32"))
+    np.testing.assert_allclose(
+        kr.attacks.base.predict_logits(model, x[:4]),
+        ops.convert_to_numpy(model(x[:4], training=False)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    assert forward.experimental_get_tracing_count() == expected_traces(4, 3, 7, 5, 1)
+    assert kr.attacks.base.predict_logits(model, x[:0]).shape == (0, 3)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None])
+def test_predict_logits_refuses_a_bad_batch_size(mlp, batch_size):
+    model, x, _ = mlp
+    with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size="):
+        kr.attacks.base.predict_logits(model, x[:4], batch_size)
+
+
 def _compiled_runners(model):
     return [run for _, run in kr.attacks.base._RUNNERS[model].values()]
 

@@ -266,7 +266,11 @@ def compile_batch_function(
         outputs, assigned = compiled(values, *batches, *rest)
         _assign(pure.assigned_variables, assigned)
         if padding:
-            outputs = jax.tree_util.tree_map(lambda output: output[:count], outputs)
+            # Cut on the host: slicing a JAX array compiles a program for
+            # each new `count`.
+            outputs = jax.tree_util.tree_map(
+                lambda output: np.asarray(output)[:count], outputs
+            )
         return outputs
 
     call.experimental_get_tracing_count = lambda: len(traces)
