@@ -33,8 +33,24 @@ _TINY = 1e-12
 DYNAMIC_SETTINGS = ("epsilon", "step_size")
 # Model -> {settings key -> (seed generator, compiled batch function)}.
 _RUNNERS = weakref.WeakKeyDictionary()
-# Model -> {(input shape, dtype) -> compiled eval-mode forward pass}.
+# Model -> {input shape -> compiled eval-mode forward pass}.
 _FORWARDS = weakref.WeakKeyDictionary()
+
+
+def _weak_forward(model, training):
+    """`model(inputs, training=training)` in float32, holding `model` weakly.
+
+    The compiled functions cached per model call this: a function that held
+    the model itself would keep the cache's (weak) key alive, and with it
+    every model an attack or an evaluation ever ran on. (What a compiled
+    function captures are the model's variables, not the model.)
+    """
+    reference = weakref.ref(model)
+
+    def forward(inputs):
+        return ops.cast(reference()(inputs, training=training), "float32")
+
+    return forward
 
 
 def is_zero(value):
@@ -116,7 +132,7 @@ def predict_logits(model, x, batch_size=256):
     per_model = _FORWARDS.setdefault(model, {})
     if x.shape[1:] not in per_model:
         per_model[x.shape[1:]] = backend.compile_batch_function(
-            lambda batch: ops.cast(model(batch, training=False), "float32"),
+            _weak_forward(model, training=False),
             x,
             variables=model.variables,
             independent_examples=True,
@@ -285,8 +301,7 @@ class Attack(Configurable):
             seed_generator = keras.random.SeedGenerator(0)
             template = copy.copy(self)
 
-            def model_fn(inputs):
-                return ops.cast(model(inputs, training=training), "float32")
+            model_fn = _weak_forward(model, training)
 
             def run(xb, yb, scalars):
                 attack = copy.copy(template)

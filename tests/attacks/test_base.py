@@ -1,5 +1,8 @@
 """Behaviour shared by every gradient attack: threat model, targets, seeds, errors."""
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -402,6 +405,32 @@ def test_predict_logits_refuses_a_bad_batch_size(mlp, batch_size):
     model, x, _ = mlp
     with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size="):
         kr.attacks.base.predict_logits(model, x[:4], batch_size)
+
+
+def test_compiled_functions_do_not_keep_their_model_alive():
+    # The compiled attacks and forward passes are cached per model, weakly:
+    # once the user drops a model, it and its functions are freed.
+    def evaluate_a_new_model():
+        model = keras.Sequential(
+            [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+        )
+        x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+        # Its own predictions as labels: every example is attacked.
+        y = ops.convert_to_numpy(ops.argmax(model(x), axis=-1))
+        kr.evaluation.evaluate_robustness(
+            model,
+            (x, y),
+            epsilon=0.1,
+            attacks=[PGD(epsilon=0.1, steps=2), kr.attacks.Square(0.1, queries=4)],
+            checks=False,
+            verbose=0,
+        )
+        assert model in kr.attacks.base._RUNNERS and model in kr.attacks.base._FORWARDS
+        return weakref.ref(model)
+
+    reference = evaluate_a_new_model()
+    gc.collect()
+    assert reference() is None
 
 
 def _compiled_runners(model):
