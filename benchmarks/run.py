@@ -686,6 +686,19 @@ def _cold(sides, model, x, threads, rounds):
     return times
 
 
+def _jax_evaluation(examples):
+    """`benchmarks/jax_evaluation.py` on the first `examples` test images, in
+    a fresh process on Keras's JAX backend (its JSON line), or None when JAX
+    is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        return None
+    return _script_json(
+        "jax_evaluation.py", "--examples", examples, KERAS_BACKEND="jax"
+    )
+
+
 def section_eval(args):
     model, x, y = shared.digits_mlp()
     if args.quick:
@@ -759,6 +772,15 @@ def section_eval(args):
                 "torchattacks AutoAttack",
                 "skipped: `pip install torch` and `pip install --no-deps "
                 "torchattacks` (its declared torchvision is never imported)",
+            ]
+        )
+    on_jax = _jax_evaluation(len(x))
+    if on_jax is not None:
+        rows.append(
+            [
+                f"standard evaluation on JAX {on_jax['jax_version']}, fresh process "
+                "(`benchmarks/jax_evaluation.py`): first / second call",
+                f"{on_jax['first_call_s']:.2f} s / {on_jax['second_call_s']:.2f} s",
             ]
         )
     rows += [

@@ -138,5 +138,7 @@ def test_jax_evaluation_script_compiles_each_attack_once():
     assert result["first_call_s"] > result["second_call_s"] > 0
     assert 0.2 < result["robust_accuracy"] < 0.9
     # Every batch of the evaluation (full, partial, APGD-T's shrinking runs)
-    # runs one compiled APGD and one compiled Square.
-    assert result["traces"] == {"APGD run": 1, "Square perturb": 1}
+    # runs one compiled APGD and one compiled Square, and every prediction
+    # (256 and 194 clean examples, those each attack ran on) one compiled
+    # forward pass.
+    assert result["traces"] == {"APGD run": 1, "Square perturb": 1, "forward pass": 1}
