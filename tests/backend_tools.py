@@ -25,15 +25,25 @@ def compiled(fn):
     return tf.function(fn)
 
 
-def expected_traces(*batch_sizes):
-    """How often an attack's compiled batch function traces for batches of
-    these sizes: once on TensorFlow (any batch size), once per padded size
-    on JAX (`keras_robust.backend.jax.gradients.padded_size`)."""
+def expected_traces(*calls):
+    """How often a compiled batch function traces for these calls, each
+    `(number of examples, batch_size)` of an attack or of `predict_logits`:
+    once on TensorFlow (any batch size); on JAX once per size the calls' batches
+    run at (`keras_robust.backend.jax.gradients.padded_batches`: every batch
+    of a call, and every subset of one that APGD-T attacks, runs at one
+    size)."""
     if keras.backend.backend() != "jax":
         return 1
-    from keras_robust.backend.jax.gradients import padded_size
+    from keras_robust.backend.jax.gradients import padded_batches, padded_size
 
-    return len({padded_size(size) for size in batch_sizes})
+    sizes = set()
+    for count, batch_size in calls:
+        with padded_batches(batch_size, count):
+            sizes |= {
+                padded_size(min(batch_size, count - start))
+                for start in range(0, count, batch_size)
+            }
+    return len(sizes)
 
 
 def loss_and_weight_gradients(loss_fn, variables):

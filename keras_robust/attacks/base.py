@@ -103,10 +103,11 @@ def run_in_batches(
         check_num_classes(num_classes)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
         backend.check_labels_in_range(y, num_classes, name="y")
-    batches = [
-        batch_fn(x[i : i + batch_size], y[i : i + batch_size])
-        for i in range(0, len(x), batch_size)
-    ]
+    with backend.padded_batches(batch_size, len(x)):
+        batches = [
+            batch_fn(x[i : i + batch_size], y[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        ]
     return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
 
 
@@ -117,7 +118,8 @@ def predict_logits(model, x, batch_size=256):
     pass is compiled once per model and input shape, as the attacks are
     (`backend.compile_batch_function`), and reused across calls. On JAX a
     model called eagerly compiles each of its operations again for every
-    new batch size, and the examples an evaluation attacks come in many.
+    new batch size, and the examples an evaluation attacks come in many;
+    the compiled pass runs them padded (`backend.padded_batches`).
 
     Args:
         model: A Keras model.
@@ -139,9 +141,10 @@ def predict_logits(model, x, batch_size=256):
         )
     forward = per_model[x.shape[1:]]
     starts = range(0, len(x), batch_size) if len(x) else [0]
-    return np.concatenate(
-        [ops.convert_to_numpy(forward(x[i : i + batch_size])) for i in starts]
-    )
+    with backend.padded_batches(batch_size, len(x)):
+        return np.concatenate(
+            [ops.convert_to_numpy(forward(x[i : i + batch_size])) for i in starts]
+        )
 
 
 class Attack(Configurable):

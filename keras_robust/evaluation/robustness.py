@@ -277,50 +277,53 @@ def evaluate_robustness(
     if len(x) == 0:
         raise ValueError("Argument `data` holds no examples. Received: len(x)=0")
     backend.check_in_value_range(x, value_range, name="x")
-    logits = predict_logits(base, x, batch_size)
-    labels = numpy_class_indices(y, logits.shape[-1])
-    backend.check_labels_in_range(labels, logits.shape[-1], name="y")
-    correct = logits.argmax(axis=-1) == labels
-    robust = correct.copy()
-    per_attack = {}
-    progress = keras.utils.Progbar(len(named), verbose=verbose, unit_name="attack")
-    for index, (name, attack) in enumerate(named):
-        candidates = np.flatnonzero(robust if sequential else correct)
-        fooled = np.zeros(len(x), dtype=bool)
-        if len(candidates):
-            x_adv = attack(
-                base,
-                x[candidates],
-                labels[candidates],
-                batch_size=batch_size,
-                seed=seed + index,
-            )
-            adv_logits = predict_logits(base, x_adv, batch_size)
-            fooled[candidates] = adv_logits.argmax(axis=-1) != labels[candidates]
-        robust &= ~fooled
-        survived = robust if sequential else correct & ~fooled
-        per_attack[name] = float(survived.mean())
-        progress.update(index + 1, [("robust_accuracy", float(robust.mean()))])
+    # One compiled size for every batch of the evaluation (on JAX: the
+    # attacks run on fewer examples each; see backend.padded_batches).
+    with backend.padded_batches(batch_size, len(x)):
+        logits = predict_logits(base, x, batch_size)
+        labels = numpy_class_indices(y, logits.shape[-1])
+        backend.check_labels_in_range(labels, logits.shape[-1], name="y")
+        correct = logits.argmax(axis=-1) == labels
+        robust = correct.copy()
+        per_attack = {}
+        progress = keras.utils.Progbar(len(named), verbose=verbose, unit_name="attack")
+        for index, (name, attack) in enumerate(named):
+            candidates = np.flatnonzero(robust if sequential else correct)
+            fooled = np.zeros(len(x), dtype=bool)
+            if len(candidates):
+                x_adv = attack(
+                    base,
+                    x[candidates],
+                    labels[candidates],
+                    batch_size=batch_size,
+                    seed=seed + index,
+                )
+                adv_logits = predict_logits(base, x_adv, batch_size)
+                fooled[candidates] = adv_logits.argmax(axis=-1) != labels[candidates]
+            robust &= ~fooled
+            survived = robust if sequential else correct & ~fooled
+            per_attack[name] = float(survived.mean())
+            progress.update(index + 1, [("robust_accuracy", float(robust.mean()))])
 
-    failed_checks = []
-    if checks:
-        failed_checks = check_model(
-            base,
-            x,
-            labels,
-            epsilon=epsilon,
-            norm=norm,
-            value_range=value_range,
-            seed=seed,
-        )
-        if sequential:
-            kinds = {
-                name: getattr(attack, "black_box", False) for name, attack in named
-            }
-            white = [name for name, is_black in kinds.items() if not is_black]
-            black = [name for name, is_black in kinds.items() if is_black]
-            if check_black_box(per_attack, white, black):
-                failed_checks.append("black-box")
+        failed_checks = []
+        if checks:
+            failed_checks = check_model(
+                base,
+                x,
+                labels,
+                epsilon=epsilon,
+                norm=norm,
+                value_range=value_range,
+                seed=seed,
+            )
+            if sequential:
+                kinds = {
+                    name: getattr(attack, "black_box", False) for name, attack in named
+                }
+                white = [name for name, is_black in kinds.items() if not is_black]
+                black = [name for name, is_black in kinds.items() if is_black]
+                if check_black_box(per_attack, white, black):
+                    failed_checks.append("black-box")
 
     with warnings.catch_warnings():
         if checks:

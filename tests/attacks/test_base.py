@@ -314,10 +314,10 @@ def test_calling_an_attack_again_does_not_trace_again():
     attack = PGD(epsilon=0.1, steps=2)
     runs = [attack(model, x, y, batch_size=128, seed=1) for _ in range(6)]
     # Three batches per call (the last one partial), six calls: one trace
-    # (on JAX, one per padded batch size).
+    # (on JAX too: the partial batch runs padded to 128).
     run, *others = _compiled_runners(model)
     assert not others
-    assert run.experimental_get_tracing_count() == expected_traces(128, 44)
+    assert run.experimental_get_tracing_count() == expected_traces((300, 128))
     # The seed is reset on every call: the same seed, the same result.
     for other in runs[1:]:
         np.testing.assert_array_equal(other, runs[0])
@@ -328,7 +328,9 @@ def test_calling_an_attack_again_does_not_trace_again():
     assert np.abs(wider - x).max() > 0.1 + 1e-3
     assert np.abs(wider - x).max() <= 0.2 + 1e-6
     # (The last two calls ran batches of 256 and 44.)
-    assert run.experimental_get_tracing_count() == expected_traces(128, 44, 256)
+    assert run.experimental_get_tracing_count() == expected_traces(
+        (300, 128), (300, 256)
+    )
     # Other settings get their own trace.
     PGD(epsilon=0.1, steps=3)(model, x, y, seed=1)
     assert len(_compiled_runners(model)) == 2
@@ -346,7 +348,12 @@ def test_batches_of_any_size_give_the_full_batch_results_with_few_traces():
         np.testing.assert_allclose(attack(model, x[:count], y[:count]), full[:count])
     (run,) = _compiled_runners(model)
     # Batches of 5 to 8 examples share one trace on JAX too (padded to 8).
-    assert run.experimental_get_tracing_count() == expected_traces(8, 1)
+    calls = [(count, 256) for count in (8, 5, 6, 7, 1)]
+    assert (
+        run.experimental_get_tracing_count()
+        == expected_traces(*calls)
+        == (1 if keras.backend.backend() != "jax" else 2)
+    )
 
 
 def test_an_attack_in_train_mode_sees_only_its_batch():
@@ -386,8 +393,9 @@ def test_predict_logits_equals_the_model_on_any_batch_size_with_few_traces():
         eager = ops.convert_to_numpy(model(x[:count], training=False))
         np.testing.assert_allclose(logits, eager, rtol=1e-6, atol=1e-6)
     (forward,) = kr.attacks.base._FORWARDS[model].values()
-    # The batches above hold 4, 3, 7, 5 and 1 examples.
-    assert forward.experimental_get_tracing_count() == expected_traces(4, 3, 7, 5, 1)
+    calls = [(11, 4), (7, 8), (5, 8), (1, 8)]
+    # On JAX: batches of 4 (and 3, padded), 8 (7 and 5, padded) and 1.
+    assert forward.experimental_get_tracing_count() == expected_traces(*calls)
     # Later training is seen, without tracing again.
     model.layers[-1].bias.assign(np.array([1.0, -1.0, 3.0], "float32"))
     np.testing.assert_allclose(
@@ -396,7 +404,7 @@ def test_predict_logits_equals_the_model_on_any_batch_size_with_few_traces():
         rtol=1e-6,
         atol=1e-6,
     )
-    assert forward.experimental_get_tracing_count() == expected_traces(4, 3, 7, 5, 1)
+    assert forward.experimental_get_tracing_count() == expected_traces(*calls)
     assert kr.attacks.base.predict_logits(model, x[:0]).shape == (0, 3)
 
 
@@ -405,6 +413,46 @@ def test_predict_logits_refuses_a_bad_batch_size(mlp, batch_size):
     model, x, _ = mlp
     with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size="):
         kr.attacks.base.predict_logits(model, x[:4], batch_size)
+
+
+def test_an_evaluation_runs_every_batch_at_one_compiled_size(mlp):
+    # The attacks of an evaluation run on fewer examples each (those still
+    # robust), and APGD-T within a batch on those its last target class did
+    # not fool: on JAX all of them run padded to the evaluation's size, so
+    # each function compiles once, as a graph function traces once.
+    model, x, y = mlp
+    model = keras.models.clone_model(model)  # its own compiled functions
+    model.set_weights(mlp[0].get_weights())
+    attacks = [
+        PGD(epsilon=0.1, steps=2),
+        kr.attacks.APGD(
+            epsilon=0.1, loss="dlr", targeted=True, num_target_classes=3, steps=5
+        ),
+    ]
+    report = kr.evaluation.evaluate_robustness(
+        model, (x[:100], y[:100]), epsilon=0.1, attacks=attacks, checks=False, verbose=0
+    )
+    # Each attack ran on fewer examples than the one before it.
+    assert 0 < report["per_attack"]["apgd"] < report["per_attack"]["pgd"] < 0.97
+    runs = _compiled_runners(model) + list(kr.attacks.base._FORWARDS[model].values())
+    assert len(runs) == 3
+    assert [run.experimental_get_tracing_count() for run in runs] == [1, 1, 1]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's padding")
+def test_padded_batches_sets_one_size_and_the_outer_scope_wins():
+    from keras_robust.backend.jax.gradients import padded_batches, padded_size
+
+    assert [padded_size(n) for n in (1, 5, 8, 9, 300)] == [1, 8, 8, 16, 512]
+    with padded_batches(256, 1000):
+        assert [padded_size(n) for n in (1, 100, 256, 300)] == [256, 256, 256, 512]
+        with padded_batches(256, 10):  # an attack on fewer examples
+            assert padded_size(3) == 256
+    with padded_batches(256, 10):  # fewer examples than a batch
+        assert [padded_size(n) for n in (1, 10, 11)] == [16, 16, 16]
+    with padded_batches(100, 1000):
+        assert [padded_size(n) for n in (7, 100)] == [100, 100]
+    assert padded_size(5) == 8
 
 
 def test_compiled_functions_do_not_keep_their_model_alive():
@@ -458,7 +506,7 @@ def test_attacks_at_many_epsilons_share_one_trace_and_match_fresh_ones():
         # One new compiled function per kind of attack, traced once.
         runs = _compiled_runners(model)
         assert len(runs) == count
-        assert runs[-1].experimental_get_tracing_count() == expected_traces(64)
+        assert runs[-1].experimental_get_tracing_count() == expected_traces((64, 256))
         for epsilon, x_adv in zip(epsilons, results, strict=True):
             assert np.abs(x_adv - x).max() <= epsilon + 1e-6
         # The same as the attack compiled with ε as a constant.

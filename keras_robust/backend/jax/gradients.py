@@ -13,6 +13,7 @@ TensorFlow.
 """
 
 import contextlib
+import contextvars
 
 import jax
 import keras
@@ -205,9 +206,45 @@ def compile_function(fn, jit_compile=False):
     )
 
 
-def padded_size(count):
-    """The batch size a batch of `count` examples is padded to: a power of two."""
+# The batch size of the enclosing `padded_batches` scope, if any.
+_PADDED_TO = contextvars.ContextVar("padded_to", default=None)
+
+
+def _power_of_two(count):
     return 1 << max(count - 1, 0).bit_length()
+
+
+@contextlib.contextmanager
+def padded_batches(batch_size, count):
+    """Within it, batches of at most `batch_size` examples run at one size.
+
+    An attack called on `count` examples in batches of `batch_size` runs
+    batches of every size up to `batch_size`: the last, partial one, and
+    APGD-T's examples still robust for its next target class. Within this
+    scope the batch functions compiled with `independent_examples=True`
+    pad each of them to `min(batch_size, count rounded up to a power of
+    two)`, so they run one compiled program. An enclosing scope's size
+    wins, so the attacks of one evaluation, each on fewer examples than
+    the last, share the evaluation's size.
+    """
+    if _PADDED_TO.get() is not None:
+        yield
+        return
+    token = _PADDED_TO.set(min(batch_size, _power_of_two(count)))
+    try:
+        yield
+    finally:
+        _PADDED_TO.reset(token)
+
+
+def padded_size(count):
+    """The size a batch of `count` independent examples runs at.
+
+    The enclosing `padded_batches` scope's size if it holds `count`
+    examples, else `count` rounded up to a power of two.
+    """
+    size = _PADDED_TO.get()
+    return size if size is not None and count <= size else _power_of_two(count)
 
 
 def compile_batch_function(
@@ -227,11 +264,11 @@ def compile_batch_function(
     `independent_examples=True` (each example's outputs depend on that
     example alone: an attack on a model in inference mode, not one whose
     batch normalisation uses the batch's statistics), a batch of `n`
-    examples runs padded to the next power of two, with copies of its last
-    example, and the outputs are cut back to `n`: at most
-    `log2(batch size) + 1` compilations. Every output must then have the
-    batch dimension first. The results for `n` examples do not depend on
-    what ran before.
+    examples runs padded to `padded_size(n)` (the size of the enclosing
+    `padded_batches` scope, else the next power of two), with copies of its
+    last example, and the outputs are cut back to `n`. Every output must
+    then have the batch dimension first. The results for `n` examples
+    depend on `n` and the scope's size only, not on what ran before.
 
     The returned function's `experimental_get_tracing_count()` says how
     often it was traced, like a `tf.function`'s.

@@ -1,5 +1,6 @@
 """Input gradients and step plumbing for attacks and training steps."""
 
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -63,6 +64,15 @@ def value_and_input_vjp(fn, head, x):
     if gradient is None:
         gradient = tf.zeros_like(x)
     return tf.nest.map_structure(tf.stop_gradient, values), tf.stop_gradient(gradient)
+
+
+def padded_batches(batch_size, count):
+    """No padding: a graph function runs batches of any size from one trace.
+
+    (On JAX, batches in this scope run padded to one size; see there.)
+    """
+    del batch_size, count
+    return contextlib.nullcontext()
 
 
 def num_replicas_in_sync():
