@@ -8,10 +8,12 @@ Trains the digits MLP of the `eval` section of `python -m benchmarks`
 5,000 queries, the sanity checks; L∞ ε 0.1) twice on the 450 test
 images, on one CPU core. Prints one JSON line: the process CPU time of
 each call, the robust accuracy and how often each attack's compiled batch
-function and the compiled forward pass of the predictions were traced.
+function, the compiled forward pass of the predictions and the compiled
+input gradients of the checks were traced.
 On JAX every traced batch shape is compiled by XLA, so the first call's
 time is mostly compilation (`benchmarks/NOTES.md`). `--examples N`
-evaluates the first N test images only.
+evaluates the first N test images only. With `--any-backend` it runs on
+the backend `KERAS_BACKEND` names (TensorFlow on one thread), to compare.
 """
 
 import argparse
@@ -31,19 +33,33 @@ from keras_robust.attacks import base  # noqa: E402
 
 
 def main():
-    if keras.backend.backend() != "jax":
-        raise SystemExit(
-            "Run with KERAS_BACKEND=jax. "
-            f"Received: Keras backend {keras.backend.backend()!r}"
-        )
-    import jax
-
-    # One CPU core, as the other CPU figures (process CPU time).
-    if jax.devices()[0].platform == "cpu" and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=None, help="test images")
+    parser.add_argument(
+        "--any-backend", action="store_true", help="not only KERAS_BACKEND=jax"
+    )
     args = parser.parse_args()
+    on_jax = keras.backend.backend() == "jax"
+    if not on_jax and not args.any_backend:
+        raise SystemExit(
+            "Run with KERAS_BACKEND=jax (or pass --any-backend). "
+            f"Received: Keras backend {keras.backend.backend()!r}"
+        )
+    if on_jax:
+        import jax
+
+        version = jax.__version__
+        on_cpu = jax.devices()[0].platform == "cpu"
+    else:
+        import tensorflow as tf
+
+        version = tf.__version__
+        on_cpu = not tf.config.list_physical_devices("GPU")
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    # One CPU core, as the other CPU figures (process CPU time).
+    if on_cpu and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     model, x_test, y_test = digits_mlp()
     x_test, y_test = x_test[: args.examples], y_test[: args.examples]
     seconds = []
@@ -59,13 +75,17 @@ def main():
         )()
         for key, (_, run) in base._RUNNERS[model].items()
     }
-    (forward,) = base._FORWARDS[model].values()
-    traces["forward pass"] = forward.experimental_get_tracing_count()
+    for name, cache in (
+        ("forward pass", base._FORWARDS),
+        ("input gradients", base._GRADIENTS),
+    ):
+        (compiled,) = cache[model].values()
+        traces[name] = compiled.experimental_get_tracing_count()
     print(
         json.dumps(
             {
                 "backend": keras.backend.backend(),
-                "jax_version": jax.__version__,
+                "version": version,
                 "examples": len(x_test),
                 "first_call_s": seconds[0],
                 "second_call_s": seconds[1],

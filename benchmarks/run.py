@@ -778,7 +778,7 @@ def section_eval(args):
     if on_jax is not None:
         rows.append(
             [
-                f"standard evaluation on JAX {on_jax['jax_version']}, fresh process "
+                f"standard evaluation on JAX {on_jax['version']}, fresh process "
                 "(`benchmarks/jax_evaluation.py`): first / second call",
                 f"{on_jax['first_call_s']:.2f} s / {on_jax['second_call_s']:.2f} s",
             ]

@@ -35,6 +35,8 @@ DYNAMIC_SETTINGS = ("epsilon", "step_size")
 _RUNNERS = weakref.WeakKeyDictionary()
 # Model -> {input shape -> compiled eval-mode forward pass}.
 _FORWARDS = weakref.WeakKeyDictionary()
+# Model -> {input shape -> compiled eval-mode input gradient}.
+_GRADIENTS = weakref.WeakKeyDictionary()
 
 
 def _weak_forward(model, training):
@@ -51,6 +53,61 @@ def _weak_forward(model, training):
         return ops.cast(reference()(inputs, training=training), "float32")
 
     return forward
+
+
+def _build(model, x):
+    """Calls `model` once on an example of `x` if it has not been built.
+
+    A compiled function takes the model's variables as they are when it is
+    made (on JAX, as arguments): those of an unbuilt model do not exist yet,
+    and the function would run on the first weights forever.
+    """
+    if not model.built:
+        model(x[:1], training=False)
+
+
+def _num_classes(model, x):
+    """The number of logits `model` gives for inputs shaped like `x`'s.
+
+    Found without running the model where it is built
+    (`backend.output_shape`): on JAX an eager call compiles every operation
+    again for its batch size.
+    """
+    if not model.built:
+        return int(ops.shape(model(x[:1], training=False))[-1])
+    return int(backend.output_shape(_weak_forward(model, training=False), x[:1])[-1])
+
+
+def _cached_batch_function(cache, model, key, fn, *examples):
+    """`cache[model][key]`, compiled from `fn` on first use (eval mode).
+
+    `fn` runs on batches shaped like `examples`, each example on its own
+    (`backend.compile_batch_function`); `model` is built first.
+    """
+    per_model = cache.setdefault(model, {})
+    if key not in per_model:
+        _build(model, examples[0])
+        per_model[key] = backend.compile_batch_function(
+            fn, *examples, variables=model.variables, independent_examples=True
+        )
+    return per_model[key]
+
+
+def _in_batches(fn, batch_size, *arrays):
+    """`fn`'s NumPy outputs on the arrays' batches, concatenated.
+
+    The batches run in one `backend.padded_batches` scope (one compiled
+    size on JAX); no examples make one empty batch.
+    """
+    count = len(arrays[0])
+    starts = range(0, count, batch_size) if count else [0]
+    with backend.padded_batches(batch_size, count):
+        return np.concatenate(
+            [
+                ops.convert_to_numpy(fn(*(a[i : i + batch_size] for a in arrays)))
+                for i in starts
+            ]
+        )
 
 
 def is_zero(value):
@@ -98,17 +155,12 @@ def run_in_batches(
     if len(x) == 0:
         return x.copy()
     backend.check_in_value_range(x, value_range, name="x")
-    num_classes = int(ops.shape(model(x[:1], training=False))[-1])
+    num_classes = _num_classes(model, x)
     if check_num_classes is not None:
         check_num_classes(num_classes)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1):
         backend.check_labels_in_range(y, num_classes, name="y")
-    with backend.padded_batches(batch_size, len(x)):
-        batches = [
-            batch_fn(x[i : i + batch_size], y[i : i + batch_size])
-            for i in range(0, len(x), batch_size)
-        ]
-    return np.concatenate([ops.convert_to_numpy(b) for b in batches], axis=0)
+    return _in_batches(batch_fn, batch_size, x, y)
 
 
 def predict_logits(model, x, batch_size=256):
@@ -131,20 +183,50 @@ def predict_logits(model, x, batch_size=256):
     """
     validate_integer("batch_size", batch_size)
     x = np.asarray(x, dtype="float32")
-    per_model = _FORWARDS.setdefault(model, {})
-    if x.shape[1:] not in per_model:
-        per_model[x.shape[1:]] = backend.compile_batch_function(
-            _weak_forward(model, training=False),
-            x,
-            variables=model.variables,
-            independent_examples=True,
-        )
-    forward = per_model[x.shape[1:]]
-    starts = range(0, len(x), batch_size) if len(x) else [0]
-    with backend.padded_batches(batch_size, len(x)):
-        return np.concatenate(
-            [ops.convert_to_numpy(forward(x[i : i + batch_size])) for i in starts]
-        )
+    forward = _cached_batch_function(
+        _FORWARDS, model, x.shape[1:], _weak_forward(model, training=False), x
+    )
+    return _in_batches(forward, batch_size, x)
+
+
+def input_gradients(model, x, labels, batch_size=256):
+    """The gradient of each example's eval-mode cross-entropy by its input.
+
+    What `evaluation.check_model` inspects for gradient masking. Compiled
+    and cached per model and input shape like `predict_logits`: on JAX an
+    eager gradient compiles each operation of the forward and backward
+    passes on its own (1.0 s against 0.37 s compiled for the digits MLP
+    on 256 images, benchmarks/NOTES.md).
+
+    Args:
+        model: A Keras model mapping inputs to logits.
+        x: Inputs, array-like `[N, ...]`.
+        labels: Class indices `[N]`.
+        batch_size: Examples per compiled call, a positive integer.
+
+    Returns:
+        NumPy float32 array, the shape of `x`.
+
+    Raises:
+        ValueError: If `batch_size` is not a positive integer.
+    """
+    validate_integer("batch_size", batch_size)
+    x = np.asarray(x, dtype="float32")
+    labels = np.asarray(labels, dtype="int32")
+    forward = _weak_forward(model, training=False)
+
+    def gradient(x_batch, label_batch):
+        def loss_fn(inputs):
+            return classification.cross_entropy_with_logits(
+                label_batch, forward(inputs)
+            )
+
+        return backend.value_and_input_gradient(loss_fn, x_batch)[1]
+
+    compiled = _cached_batch_function(
+        _GRADIENTS, model, x.shape[1:], gradient, x, labels
+    )
+    return _in_batches(compiled, batch_size, x, labels)
 
 
 class Attack(Configurable):
@@ -301,6 +383,7 @@ class Attack(Configurable):
         key = (type(self), name, training, shapes, repr(config))
         per_model = _RUNNERS.setdefault(model, {})
         if key not in per_model:
+            _build(model, x)
             seed_generator = keras.random.SeedGenerator(0)
             template = copy.copy(self)
 

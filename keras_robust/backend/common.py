@@ -22,6 +22,7 @@ NAMES = (
     "in_xla_context",
     "loss_and_gradients",
     "num_replicas_in_sync",
+    "output_shape",
     "padded_batches",
     "random",
     "scale_loss_for_distribution",

@@ -10,9 +10,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_robust import backend
-from keras_robust.attacks.base import predict_logits
-from keras_robust.classification import cross_entropy_with_logits, numpy_class_indices
+from keras_robust.attacks.base import input_gradients, predict_logits
+from keras_robust.classification import numpy_class_indices
 
 DOCS = "docs/evaluation.md"
 
@@ -23,16 +22,6 @@ class RobustnessWarning(UserWarning):
 
 def _warn(message, anchor):
     warnings.warn(f"{message} See {DOCS}#{anchor}.", RobustnessWarning, stacklevel=3)
-
-
-def _input_gradients(model, x, labels):
-    def loss_fn(inputs):
-        return cross_entropy_with_logits(labels, model(inputs, training=False))
-
-    _, gradient = backend.value_and_input_gradient(
-        loss_fn, keras.ops.convert_to_tensor(x)
-    )
-    return keras.ops.convert_to_numpy(gradient)
 
 
 def check_model(
@@ -91,7 +80,7 @@ def check_model(
             "probabilities",
         )
 
-    gradient = _input_gradients(model, x, labels)
+    gradient = input_gradients(model, x, labels)
     flat = gradient.reshape(len(x), -1)
     zero_share = float(np.mean(np.all(flat == 0, axis=1)))
     if not np.all(np.isfinite(flat)) or zero_share > 0.5:

@@ -11,7 +11,7 @@ from keras import ops
 import keras_robust as kr
 from keras_robust.attacks import FGSM, PGD, GradientAttack
 
-from ..backend_tools import expected_traces
+from ..backend_tools import expected_traces, value_and_gradient
 
 # L∞ and L2 budgets of roughly equal strength on 8x8 digits in [0, 1].
 EPSILON = {"linf": 0.1, "l2": 1.0}
@@ -479,6 +479,153 @@ def test_compiled_functions_do_not_keep_their_model_alive():
     reference = evaluate_a_new_model()
     gc.collect()
     assert reference() is None
+
+
+class BuiltOnFirstCall(keras.Model):
+    """A subclassed model: its weights exist only once it has been called."""
+
+    def __init__(self):
+        super().__init__()
+        self.flatten = keras.layers.Flatten()
+        self.dense = keras.layers.Dense(10)
+
+    def call(self, inputs):
+        return self.dense(self.flatten(inputs))
+
+
+def test_compiled_functions_see_later_weights_of_a_model_they_built(mlp):
+    # An unbuilt model is built by the first attack or prediction; the
+    # compiled functions then read its variables (on JAX, as arguments),
+    # not the values they had at that first call.
+    _, x, y = mlp
+    x, y = x[:16], y[:16]
+    keras.utils.set_random_seed(0)
+    model = BuiltOnFirstCall()
+    attack = PGD(epsilon=0.1, steps=3, random_start=False)
+    base = kr.attacks.base
+    attack(model, x, y)
+    base.predict_logits(model, x)
+    base.input_gradients(model, x, y)
+    assert model.built
+    rng = np.random.default_rng(0)
+    model.set_weights(
+        [rng.normal(size=w.shape).astype("float32") for w in model.get_weights()]
+    )
+
+    def eager(inputs):
+        return model(inputs, training=False)
+
+    np.testing.assert_allclose(
+        base.predict_logits(model, x),
+        ops.convert_to_numpy(eager(x)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        attack(model, x, y),
+        ops.convert_to_numpy(attack.perturb(eager, x, y)),
+        atol=1e-6,
+    )
+    _, gradient = value_and_gradient(
+        lambda inputs: kr.classification.cross_entropy_with_logits(y, eager(inputs)), x
+    )
+    np.testing.assert_allclose(
+        base.input_gradients(model, x, y), gradient, rtol=1e-4, atol=1e-6
+    )
+
+
+def test_input_gradients_equal_the_eager_gradient_on_any_batch_size(mlp):
+    model, x, y = mlp
+    model = keras.models.clone_model(model)  # its own compiled functions
+    model.set_weights(mlp[0].get_weights())
+    calls = [(20, 8), (7, 8), (1, 256)]
+    for count, batch_size in calls:
+        _, eager = value_and_gradient(
+            lambda inputs, labels=y[:count]: (
+                kr.classification.cross_entropy_with_logits(
+                    labels, model(inputs, training=False)
+                )
+            ),
+            x[:count],
+        )
+        gradient = kr.attacks.base.input_gradients(
+            model, x[:count], y[:count], batch_size
+        )
+        assert gradient.dtype == np.float32 and gradient.shape == x[:count].shape
+        np.testing.assert_allclose(gradient, eager, rtol=1e-4, atol=1e-6)
+    (compiled,) = kr.attacks.base._GRADIENTS[model].values()
+    assert compiled.experimental_get_tracing_count() == expected_traces(*calls)
+    with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size=0"):
+        kr.attacks.base.input_gradients(model, x[:4], y[:4], 0)
+
+
+def test_output_shape_gives_the_shape_and_on_jax_runs_nothing():
+    class Noisy(keras.layers.Layer):
+        """Adds noise even in eval mode: calling it advances its seed."""
+
+        def __init__(self):
+            super().__init__()
+            self.seed = keras.random.SeedGenerator(1)
+
+        def call(self, inputs):
+            return inputs + keras.random.normal(ops.shape(inputs), seed=self.seed)
+
+    noisy = Noisy()
+    model = keras.Sequential([keras.Input((6,)), noisy, keras.layers.Dense(3)])
+    x = np.zeros((1, 6), "float32")
+    state = ops.convert_to_numpy(noisy.seed.state.value).copy()
+    assert kr.backend.output_shape(lambda inputs: model(inputs), x) == (1, 3)
+    if keras.backend.backend() == "jax":
+        # Traced abstractly: the seed did not move, and no tracer leaked
+        # into it (the model still runs).
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(noisy.seed.state.value), state
+        )
+        assert model(x).shape == (1, 3)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="JAX compiles eager calls per shape"
+)
+def test_attacks_and_predictions_never_call_the_model_eagerly_on_jax(mlp):
+    # Called eagerly, a model on JAX compiles each of its operations for
+    # every new batch size: the attacks, predictions and gradients run it
+    # compiled only, and learn its number of classes by tracing it abstractly.
+    import jax
+
+    _, x, y = mlp
+    x, y = x[:40], y[:40]
+    concrete = []
+
+    class Recording(keras.layers.Layer):
+        def call(self, inputs):
+            concrete.append(not isinstance(inputs, jax.core.Tracer))
+            return inputs
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input(x.shape[1:]),
+            Recording(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    concrete.clear()  # Building the model called it on symbolic inputs.
+    for attack in (
+        PGD(epsilon=0.1, steps=2),
+        kr.attacks.APGD(epsilon=0.1, steps=2),
+        kr.attacks.Square(0.1, queries=5),
+    ):
+        attack(model, x, y, batch_size=16, seed=0)
+    kr.attacks.base.predict_logits(model, x, 16)
+    kr.attacks.base.input_gradients(model, x, y, 16)
+    assert concrete and not any(concrete)
+    # The evaluation's checks call it eagerly on purpose, twice: the
+    # randomness check compares two calls as the user makes them.
+    concrete.clear()
+    kr.evaluation.check_model(model, x, y, epsilon=0.1)
+    assert sum(concrete) == 2
 
 
 def _compiled_runners(model):

@@ -287,8 +287,10 @@ def test_stops_when_every_example_is_fooled(mlp):
     wrong = (_predictions(model, x) + 1) % 10
     x_adv = Square(epsilon=0.2, queries=500)(counted, x, wrong, seed=0)
     np.testing.assert_array_equal(x_adv, x)
-    # One call to check the labels, then the clean and the stripes queries.
-    assert float(counter.calls.numpy()) == 3
+    # The clean and the stripes queries, after one call to check the labels
+    # (on JAX that check traces the model abstractly and counts nothing).
+    label_check = 0 if keras.backend.backend() == "jax" else 1
+    assert float(counter.calls.numpy()) == 2 + label_check
     counter.calls.assign(0.0)
     Square(epsilon=0.5, queries=500)(counted, x, y, seed=0)
     # Observed: 18 calls, all 100 examples fooled after 15 iterations.

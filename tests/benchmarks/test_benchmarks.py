@@ -140,5 +140,10 @@ def test_jax_evaluation_script_compiles_each_attack_once():
     # Every batch of the evaluation (full, partial, APGD-T's shrinking runs)
     # runs one compiled APGD and one compiled Square, and every prediction
     # (256 and 194 clean examples, those each attack ran on) one compiled
-    # forward pass.
-    assert result["traces"] == {"APGD run": 1, "Square perturb": 1, "forward pass": 1}
+    # forward pass; the checks' gradients are compiled once.
+    assert result["traces"] == {
+        "APGD run": 1,
+        "Square perturb": 1,
+        "forward pass": 1,
+        "input gradients": 1,
+    }

@@ -13,6 +13,7 @@ from keras_robust.backend.jax.gradients import (  # noqa: F401 (re-exported: NAM
     in_xla_context,
     loss_and_gradients,
     num_replicas_in_sync,
+    output_shape,
     padded_batches,
     scale_loss_for_distribution,
     unscale_loss_for_distribution,

@@ -16,6 +16,7 @@ from keras_robust.backend.tensorflow.gradients import (  # noqa: F401 (re-export
     in_xla_context,
     loss_and_gradients,
     num_replicas_in_sync,
+    output_shape,
     padded_batches,
     scale_loss_for_distribution,
     unscale_loss_for_distribution,

@@ -139,6 +139,16 @@ def compile_function(fn, jit_compile=False):
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
+def output_shape(fn, x):
+    """The shape of `fn(x)`, for a small batch `x` (a shape query).
+
+    Runs `fn` eagerly: TensorFlow runs each operation's kernel directly,
+    and a batch of one costs milliseconds (the JAX backend traces `fn`
+    abstractly instead).
+    """
+    return tuple(fn(x).shape)
+
+
 def compile_batch_function(
     fn, *examples, scalars=None, variables=(), independent_examples=False
 ):
