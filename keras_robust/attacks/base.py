@@ -69,12 +69,10 @@ def _build(model, x):
 def _num_classes(model, x):
     """The number of logits `model` gives for inputs shaped like `x`'s.
 
-    Found without running the model where it is built
-    (`backend.output_shape`): on JAX an eager call compiles every operation
-    again for its batch size.
+    Found without running the built model (`backend.output_shape`): on
+    JAX an eager call compiles every operation again for its batch size.
     """
-    if not model.built:
-        return int(ops.shape(model(x[:1], training=False))[-1])
+    _build(model, x)
     return int(backend.output_shape(_weak_forward(model, training=False), x[:1])[-1])
 
 
