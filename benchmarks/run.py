@@ -90,13 +90,10 @@ def clock():
     return time.perf_counter() if on_gpu() else time.process_time()
 
 
-def cnn(num_classes=10, fused=False):
-    """The 4-conv CNN with BatchNorm of the step benchmarks (32×32×3); with
-    `fused`, its BatchNorm is `keras_robust.layers.BatchNormalization`."""
+def cnn(num_classes=10):
+    """The 4-conv CNN with Keras's BatchNorm of the step benchmarks (32×32×3)."""
     from adversarial_step import small_cnn
 
-    if fused:
-        return small_cnn(num_classes, batch_norm=kr.layers.BatchNormalization)
     return small_cnn(num_classes)
 
 
@@ -401,10 +398,18 @@ def _onednn_label(enabled):
     return {True: "oneDNN on", False: "oneDNN off", None: "oneDNN unknown"}[enabled]
 
 
+# Our sides of the PyTorch comparison: the CNN with Keras's BatchNormalization
+# (`False`) and its copy by `kr.layers.fuse_batch_normalization` (`True`).
+TORCH_SIDES = {
+    False: "keras BatchNormalization",
+    True: "fused by kr.layers.fuse_batch_normalization",
+}
+
+
 def torch_times(args, torch, fused_options=(False, True)):
     """`{side: [seconds per step, a round each]}`: our PGD-10 AT `fit()` step
-    with Keras's BatchNormalization (`False` in `fused_options`) and the
-    fused one (`True`), and the PyTorch eager step, interleaved."""
+    with Keras's BatchNormalization (`False` in `fused_options`) and its
+    fused copy (`True`), and the PyTorch eager step, interleaved."""
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -414,8 +419,10 @@ def torch_times(args, torch, fused_options=(False, True)):
     b = args.batch_size
 
     def ours(fused):
-        base = cnn(fused=fused)
+        base = cnn()
         base.set_weights(weights)
+        if fused:  # what a user does to a model of their own
+            base = kr.layers.fuse_batch_normalization(base)
         model = pgd10_at(base, args)
         return lambda: fit_seconds(model, x, y, args.steps, b)
 
@@ -432,8 +439,7 @@ def torch_times(args, torch, fused_options=(False, True)):
             )
         return (clock() - start) / args.steps
 
-    names = {False: "keras BatchNormalization", True: "kr.layers.BatchNormalization"}
-    sides = {names[fused]: ours(fused) for fused in fused_options}
+    sides = {TORCH_SIDES[fused]: ours(fused) for fused in fused_options}
     sides["torch"] = theirs
     for side in sides.values():
         side()  # warm up (trace) every side
@@ -558,7 +564,7 @@ def section_torch(args):
             measured.append((other["onednn"], other["times"]))
     rows = []
     for state, times in measured:
-        for name in ("keras BatchNormalization", "kr.layers.BatchNormalization"):
+        for name in TORCH_SIDES.values():
             if name not in times:
                 continue
             ratios = [t / o for t, o in zip(times["torch"], times[name], strict=True)]
@@ -577,13 +583,15 @@ def section_torch(args):
         f"The same CNN, batches ({args.batch_size}), attack (L∞ ε 8/255, step "
         f"2/255, train mode) and SGD step; torch {torch.__version__}. Speed-up = "
         "PyTorch's time / ours, median of the per-round ratios. Ours with "
-        "Keras's BatchNormalization (what a user's model has) and with the "
-        "fused `keras_robust.layers.BatchNormalization` (what the model zoo "
-        "uses). On a CPU, also with TensorFlow's oneDNN kernels set the other "
-        "way (`TF_ENABLE_ONEDNN_OPTS`, a fresh process interleaving ours and "
-        "PyTorch again): TensorFlow turns them on by default only on CPUs "
-        "with AVX-512 VNNI/BF16 or AMX, and `python -m benchmarks` turns them "
-        "on unless the variable is set.",
+        "Keras's BatchNormalization (what a user's model has) and the same "
+        "model after `kr.layers.fuse_batch_normalization` (one call; its "
+        "batch norms become `kr.layers.BatchNormalization`, the fused "
+        "kernel the model zoo uses). On a CPU, also with TensorFlow's "
+        "oneDNN kernels set the other way (`TF_ENABLE_ONEDNN_OPTS`, a "
+        "fresh process interleaving ours and PyTorch again): TensorFlow "
+        "turns them on by default only on CPUs with AVX-512 VNNI/BF16 or "
+        "AMX, and `python -m benchmarks` turns them on unless the variable "
+        "is set.",
         [
             "model",
             "ours ms/step",
