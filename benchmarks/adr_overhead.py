@@ -9,19 +9,18 @@ for graph mode and for XLA.
     python benchmarks/adr_overhead.py                 # CPU, 1 thread
 """
 
-import argparse
 import json
 import statistics
 
 import keras
-import tensorflow as tf
 from adversarial_step import (
     EPSILON,
     PGD_STEPS,
     STEP_SIZE,
+    comparison_arguments,
+    interleaved_fit_times,
     small_cnn,
     synthetic_dataset,
-    time_fit,
 )
 
 import keras_robust as kr
@@ -48,44 +47,26 @@ def run(jit_compile, args):
     keras.utils.set_random_seed(0)
     weights = small_cnn().get_weights()
     dataset = synthetic_dataset(args.batch_size, 8)
-    plain, adr = make(False, jit_compile, weights), make(True, jit_compile, weights)
-    teacher = [kr.callbacks.EMATeacher(0.995)]
-
-    def fit(model, steps):
-        return time_fit(model, dataset, steps, teacher if model is adr else None)
-
-    fit(plain, 2), fit(adr, 2)  # trace and compile
-    plain_times, adr_times = [], []
-    for round_index in range(args.rounds):
-        # Alternate which side goes first (A B, B A, ...).
-        if round_index % 2:
-            adr_times.append(fit(adr, args.steps))
-            plain_times.append(fit(plain, args.steps))
-        else:
-            plain_times.append(fit(plain, args.steps))
-            adr_times.append(fit(adr, args.steps))
-    ratios = [a / b for a, b in zip(adr_times, plain_times, strict=True)]
+    models = {
+        "plain": make(False, jit_compile, weights),
+        "adr": make(True, jit_compile, weights),
+    }
+    times = interleaved_fit_times(
+        models, dataset, args, callbacks={"adr": [kr.callbacks.EMATeacher(0.995)]}
+    )
+    ratios = [a / b for a, b in zip(times["adr"], times["plain"], strict=True)]
     return {
         "jit_compile": jit_compile,
-        "pgd_at_ms_per_step": round(1000 * statistics.median(plain_times), 1),
-        "adr_ms_per_step": round(1000 * statistics.median(adr_times), 1),
+        "pgd_at_ms_per_step": round(1000 * statistics.median(times["plain"]), 1),
+        "adr_ms_per_step": round(1000 * statistics.median(times["adr"]), 1),
         "ratio": round(statistics.median(ratios), 3),
         "ratios_per_round": [round(r, 3) for r in ratios],
     }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=3, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-xla", action="store_true")
-    args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    for jit_compile in (False,) if args.no_xla else (False, True):
+    args = comparison_arguments(__doc__.splitlines()[0])
+    for jit_compile in args.modes:
         print(json.dumps(run(jit_compile, args)), flush=True)
 
 

@@ -98,6 +98,41 @@ def time_fit(model, dataset, steps, callbacks=None):
     return (clock() - start) / steps
 
 
+def interleaved_fit_times(models, dataset, args, callbacks=None):
+    """`{name: [seconds per step, a round each]}` of `time_fit` on each of
+    `models` (`{name: model}`, each with `callbacks.get(name)`), traced
+    first, then `args.rounds` rounds of `args.steps` steps in alternating
+    order (A B, B A, ...)."""
+    callbacks = callbacks or {}
+    for name, model in models.items():
+        time_fit(model, dataset, 2, callbacks.get(name))  # trace and compile
+    times = {name: [] for name in models}
+    names = list(models)
+    for round_index in range(args.rounds):
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            times[name].append(
+                time_fit(models[name], dataset, args.steps, callbacks.get(name))
+            )
+    return times
+
+
+def comparison_arguments(description, rounds=12):
+    """The command line of a two-sided step comparison, graph mode then
+    XLA (`--no-xla`: graph mode only); sets TensorFlow's threads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-xla", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    args.modes = (False,) if args.no_xla else (False, True)
+    return args
+
+
 def time_loop(step, iterator, steps):
     start = clock()
     for _ in range(steps):

@@ -108,6 +108,33 @@ def test_benchmark_command_rewrites_its_results_file(tmp_path):
     assert "Command: `python -m benchmarks --quick" in text
 
 
+@pytest.mark.tensorflow_only(reason="the step comparisons run on TensorFlow")
+@pytest.mark.parametrize(
+    "script, keys",
+    [
+        ("fused_batch_norm.py", {"keras_batch_norm_ms_per_step", "speed_up"}),
+        ("adr_overhead.py", {"pgd_at_ms_per_step", "adr_ms_per_step", "ratio"}),
+    ],
+)
+def test_step_comparison_scripts_run_tiny(script, keys):
+    done = subprocess.run(
+        [
+            sys.executable,
+            f"benchmarks/{script}",
+            *("--batch-size", "8", "--steps", "1", "--rounds", "2", "--no-xla"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (result,) = [json.loads(x) for x in done.stdout.splitlines() if x[:1] == "{"]
+    assert result["jit_compile"] is False and keys <= set(result)
+    per_round = result.get("speed_up_per_round") or result["ratios_per_round"]
+    assert len(per_round) == 2 and all(r > 0 for r in per_round)
+
+
 def _jax_script_json(script, *args):
     """Runs `benchmarks/<script>` on JAX in a fresh process; its last JSON line."""
     pytest.importorskip("jax")
