@@ -14,6 +14,9 @@ On JAX every traced batch shape is compiled by XLA, so the first call's
 time is mostly compilation (`benchmarks/NOTES.md`). `--examples N`
 evaluates the first N test images only. With `--any-backend` it runs on
 the backend `KERAS_BACKEND` names (TensorFlow on one thread), to compare.
+`--compilation-cache DIR` turns on JAX's persistent compilation cache in
+DIR (every compiled program stored, however fast it compiled): a later
+process with the same DIR loads the programs instead of compiling them.
 """
 
 import argparse
@@ -38,8 +41,16 @@ def main():
     parser.add_argument(
         "--any-backend", action="store_true", help="not only KERAS_BACKEND=jax"
     )
+    parser.add_argument(
+        "--compilation-cache",
+        metavar="DIR",
+        default=None,
+        help="JAX's persistent compilation cache, in DIR",
+    )
     args = parser.parse_args()
     on_jax = keras.backend.backend() == "jax"
+    if args.compilation_cache and not on_jax:
+        raise SystemExit("--compilation-cache is JAX's: run with KERAS_BACKEND=jax")
     if not on_jax and not args.any_backend:
         raise SystemExit(
             "Run with KERAS_BACKEND=jax (or pass --any-backend). "
@@ -50,6 +61,9 @@ def main():
 
         version = jax.__version__
         on_cpu = jax.devices()[0].platform == "cpu"
+        if args.compilation_cache:
+            jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     else:
         import tensorflow as tf
 
@@ -91,6 +105,7 @@ def main():
                 "second_call_s": seconds[1],
                 "robust_accuracy": round(report["robust_accuracy"], 4),
                 "traces": traces,
+                "compilation_cache": args.compilation_cache is not None,
             }
         )
     )

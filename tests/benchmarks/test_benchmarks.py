@@ -174,3 +174,18 @@ def test_jax_evaluation_script_compiles_each_attack_once():
         "forward pass": 1,
         "input gradients": 1,
     }
+
+
+def test_jax_evaluation_script_reuses_its_compilation_cache(tmp_path):
+    cache = tmp_path / "cache"
+    options = ("--examples", "32", "--compilation-cache", str(cache))
+    first = _jax_script_json("jax_evaluation.py", *options)
+    stored = sorted(p.name for p in cache.iterdir())
+    # The attacks, the predictions, the checks and the training step.
+    assert len(stored) >= 4
+    second = _jax_script_json("jax_evaluation.py", *options)
+    # The later process found every program it compiles in the cache: it
+    # stored nothing new, and evaluated the same.
+    assert sorted(p.name for p in cache.iterdir()) == stored
+    assert first["compilation_cache"] is second["compilation_cache"] is True
+    assert second["robust_accuracy"] == first["robust_accuracy"]
