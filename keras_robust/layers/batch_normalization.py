@@ -97,8 +97,9 @@ def fuse_batch_normalization(model):
         model: A Sequential or Functional `keras.Model`.
 
     Returns:
-        The copy: a new model of the same kind, with new layers and
-        variables.
+        The copy, with new layers and variables: a `keras.Sequential` or a
+        Functional `keras.Model` as `model` is (a subclass of either comes
+        back as that base class, as from `keras.models.clone_model`).
 
     Raises:
         TypeError: `model` is not a Sequential or Functional Keras model (a
